@@ -1,0 +1,116 @@
+package conformance
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Statement is one normative statement of a specification.
+type Statement struct {
+	Tag  string // as cited in code: "MQTT-3.1.2-3" or "MQTT5-3.1.2-3"
+	Text string
+}
+
+// Site is one place that cites a tag.
+type Site struct {
+	File string
+	Line int
+	Test bool
+}
+
+// Spec is a specification's list of statements.
+type Spec struct {
+	Name       string
+	Statements []Statement
+}
+
+// LoadSpec reads a TSV list (ID<TAB>text, '#' comments). prefix is the tag
+// prefix used in code ("MQTT-" or "MQTT5-").
+func LoadSpec(path, name, prefix string) (Spec, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("open spec list: %w", err)
+	}
+	defer f.Close()
+	spec := Spec{Name: name}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, text, ok := strings.Cut(line, "\t")
+		if !ok || !strings.HasPrefix(id, "MQTT-") {
+			return Spec{}, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		spec.Statements = append(spec.Statements, Statement{Tag: prefix + strings.TrimPrefix(id, "MQTT-"), Text: text})
+	}
+	if err := sc.Err(); err != nil {
+		return Spec{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return spec, nil
+}
+
+var tagRE = regexp.MustCompile(`MQTT5?-\d+\.\d+\.\d+-\d+`)
+
+// Scan walks the Go files under root and returns every tag with its sites.
+// Tags are recognised inside square brackets, alone or in lists such as
+// [MQTT-3.1.2-3, MQTT-3.1.2-4] or [MQTT-4.3.2-1][MQTT5-4.3.2-1].
+func Scan(root string) (map[string][]Site, error) {
+	sites := map[string][]Site{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" || name == "vendor") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, tag := range tagRE.FindAllString(line, -1) {
+				sites[tag] = append(sites[tag], Site{File: filepath.ToSlash(rel), Line: i + 1, Test: strings.HasSuffix(path, "_test.go")})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	return sites, nil
+}
+
+// Unknown returns the cited tags that no spec list holds, sorted.
+func Unknown(sites map[string][]Site, specs ...Spec) []string {
+	known := map[string]bool{}
+	for _, s := range specs {
+		for _, st := range s.Statements {
+			known[st.Tag] = true
+		}
+	}
+	var bad []string
+	for tag, ss := range sites {
+		if !known[tag] {
+			bad = append(bad, fmt.Sprintf("%s (%s:%d)", tag, ss[0].File, ss[0].Line))
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}

@@ -13,7 +13,7 @@ import (
 
 // Statement is one normative statement of a specification.
 type Statement struct {
-	Tag  string // as cited in code: "MQTT-3.1.2-3" or "MQTT5-3.1.2-3"
+	Tag  string // as cited in code: "MQTT-x.y.z-n" (3.1.1) or "MQTT5-x.y.z-n" (5.0)
 	Text string
 }
 
@@ -62,7 +62,7 @@ var tagRE = regexp.MustCompile(`MQTT5?-\d+\.\d+\.\d+-\d+`)
 
 // Scan walks the Go files under root and returns every tag with its sites.
 // Tags are recognised inside square brackets, alone or in lists such as
-// [MQTT-3.1.2-3, MQTT-3.1.2-4] or [MQTT-4.3.2-1][MQTT5-4.3.2-1].
+// [MQTT-a.b.c-1, MQTT-a.b.c-2] or [MQTT-a.b.c-1][MQTT5-a.b.c-1], with numbers.
 func Scan(root string) (map[string][]Site, error) {
 	sites := map[string][]Site{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

@@ -1,0 +1,285 @@
+package topic
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+type entry struct {
+	filter string
+	k      int
+}
+
+// collect returns the (filter, subscriber) pairs reported by tr.Match(name) with their values,
+// failing if a pair is reported twice.
+func collect(t interface{ Fatalf(string, ...any) }, tr *Trie[int, int], name string) map[entry]int {
+	got := map[entry]int{}
+	tr.Match(name, func(filter string, k, v int) {
+		e := entry{filter, k}
+		if _, dup := got[e]; dup {
+			t.Fatalf("Match(%q) reported %v twice", name, e)
+		}
+		got[e] = v
+	})
+	return got
+}
+
+func TestTrieSpecExamples(t *testing.T) {
+	tr := NewTrie[int, int]()
+	filters := map[string]bool{}
+	for _, c := range matchCases {
+		filters[c.filter] = true
+	}
+	for _, f := range slices.Sorted(maps.Keys(filters)) {
+		if tr.Subscribe(f, 1, len(f)) {
+			t.Fatalf("Subscribe(%q) reported a replacement on first subscription", f)
+		}
+	}
+	if tr.Len() != len(filters) {
+		t.Fatalf("Len = %d, want %d", tr.Len(), len(filters))
+	}
+	for _, c := range matchCases {
+		got := collect(t, tr, c.name)
+		v, ok := got[entry{c.filter, 1}]
+		if ok != c.want {
+			t.Errorf("%s Trie.Match(%q) reports filter %q: %v, want %v", c.tag, c.name, c.filter, ok, c.want)
+		}
+		if ok && v != len(c.filter) {
+			t.Errorf("Trie.Match(%q) gave value %d for %q, want %d", c.name, v, c.filter, len(c.filter))
+		}
+		for e := range got {
+			if !Match(e.filter, c.name) {
+				t.Errorf("Trie.Match(%q) reported non-matching filter %q", c.name, e.filter)
+			}
+		}
+	}
+}
+
+func TestTrieOverlappingFilters(t *testing.T) {
+	tr := NewTrie[string, byte]()
+	tr.Subscribe("a/+", "c1", 1)
+	tr.Subscribe("a/#", "c1", 2)
+	tr.Subscribe("a/b", "c1", 0)
+	tr.Subscribe("a/b", "c2", 1)
+	if !tr.Subscribe("a/b", "c2", 2) {
+		t.Fatal("second Subscribe of the same (filter, subscriber) did not report a replacement")
+	}
+	got := map[string]byte{}
+	tr.Match("a/b", func(f string, k string, v byte) { got[f+" "+k] = v })
+	want := map[string]byte{"a/+ c1": 1, "a/# c1": 2, "a/b c1": 0, "a/b c2": 2}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Match(a/b) = %v, want %v", got, want)
+	}
+	if tr.Len() != 4 {
+		t.Fatalf("Len = %d, want 4", tr.Len())
+	}
+}
+
+func TestTriePrunes(t *testing.T) {
+	tr := NewTrie[int, struct{}]()
+	filters := []string{"a/b/c", "a/b/#", "a/+/c", "#", "+", "/", "a//", "$SYS/x"}
+	for i, f := range filters {
+		tr.Subscribe(f, i, struct{}{})
+	}
+	if tr.Unsubscribe("a/b/c", 99) || tr.Unsubscribe("a/b/c/d", 0) || tr.Unsubscribe("x", 0) {
+		t.Fatal("Unsubscribe of an absent entry reported removal")
+	}
+	for i, f := range filters {
+		if !tr.Unsubscribe(f, i) {
+			t.Fatalf("Unsubscribe(%q) found nothing", f)
+		}
+		if tr.Unsubscribe(f, i) {
+			t.Fatalf("second Unsubscribe(%q) reported removal", f)
+		}
+	}
+	if tr.Len() != 0 {
+		t.Fatalf("Len = %d after removing everything", tr.Len())
+	}
+	r := &tr.root
+	if !r.empty() {
+		t.Fatalf("root not pruned: children=%d plus=%v hash=%v", len(r.children), r.plus != nil, r.hash != nil)
+	}
+}
+
+func TestTrieMatchAllocs(t *testing.T) {
+	tr := NewTrie[int, int]()
+	for i := range 1000 {
+		tr.Subscribe(fmt.Sprintf("devices/%d/status", i), i, i)
+	}
+	tr.Subscribe("devices/+/status", -1, 0)
+	tr.Subscribe("devices/#", -2, 0)
+	tr.Subscribe("#", -3, 0)
+	n := 0
+	fn := func(string, int, int) { n++ }
+	allocs := testing.AllocsPerRun(1000, func() { tr.Match("devices/500/status", fn) })
+	if allocs != 0 {
+		t.Fatalf("Trie.Match allocates %v times per call", allocs)
+	}
+	if n != 4*1001 { // AllocsPerRun runs once more to warm up
+		t.Fatalf("fn called %d times, want %d", n, 4*1001)
+	}
+}
+
+// trieModel is the state-machine test's model: the set of entries.
+type trieModel map[entry]int
+
+func TestTrieStateMachine(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		tr := NewTrie[int, int]()
+		model := trieModel{}
+		genK := rapid.IntRange(0, 3)
+		t.Repeat(map[string]func(*rapid.T){
+			"subscribe": func(t *rapid.T) {
+				f, k, v := genFilter.Draw(t, "filter"), genK.Draw(t, "k"), rapid.Int().Draw(t, "v")
+				_, had := model[entry{f, k}]
+				if got := tr.Subscribe(f, k, v); got != had {
+					t.Fatalf("Subscribe(%q, %d) replaced=%v, model says %v", f, k, got, had)
+				}
+				model[entry{f, k}] = v
+			},
+			"unsubscribe": func(t *rapid.T) {
+				var f string
+				var k int
+				if len(model) > 0 && rapid.Bool().Draw(t, "existing") {
+					e := rapid.SampledFrom(slices.SortedFunc(maps.Keys(model), cmpEntry)).Draw(t, "entry")
+					f, k = e.filter, e.k
+				} else {
+					f, k = genFilter.Draw(t, "filter"), genK.Draw(t, "k")
+				}
+				_, had := model[entry{f, k}]
+				if got := tr.Unsubscribe(f, k); got != had {
+					t.Fatalf("Unsubscribe(%q, %d) removed=%v, model says %v", f, k, got, had)
+				}
+				delete(model, entry{f, k})
+			},
+			"match": func(t *rapid.T) {
+				name := genName.Draw(t, "name")
+				got := collect(t, tr, name)
+				want := map[entry]int{}
+				for e, v := range model {
+					if refMatch(e.filter, name) {
+						want[e] = v
+					}
+				}
+				if !maps.Equal(got, want) {
+					t.Fatalf("Match(%q) = %v, model says %v", name, got, want)
+				}
+			},
+			"": func(t *rapid.T) {
+				if tr.Len() != len(model) {
+					t.Fatalf("Len = %d, model has %d", tr.Len(), len(model))
+				}
+				if len(model) == 0 && !tr.root.empty() {
+					t.Fatal("empty trie left nodes behind")
+				}
+			},
+		})
+	})
+}
+
+func cmpEntry(a, b entry) int {
+	if a.filter != b.filter {
+		if a.filter < b.filter {
+			return -1
+		}
+		return 1
+	}
+	return a.k - b.k
+}
+
+// TestTrieConcurrent subscribes and unsubscribes from several goroutines while others match,
+// then checks that every entry that should remain is present and nothing else is.
+func TestTrieConcurrent(t *testing.T) {
+	const (
+		writers = 4
+		rounds  = 300
+	)
+	tr := NewTrie[int, int]()
+	filters := []string{"a/b/c", "a/+/c", "a/#", "#", "+/b/+", "a/b", "a", "$SYS/#", "a/b/c/d", "/", "+"}
+	names := []string{"a/b/c", "a/b", "a", "$SYS/x", "a/b/c/d", "/", "x"}
+	// Entries that stay for the whole test: a Match must always see them.
+	const stable = 1000
+	for _, f := range filters {
+		tr.Subscribe(f, stable, 0)
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for r := range 4 {
+		readers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := names[(i+r)%len(names)]
+				want := 0
+				for _, f := range filters {
+					if Match(f, name) {
+						want++
+					}
+				}
+				seen := 0
+				tr.Match(name, func(f string, k, _ int) {
+					if !Match(f, name) {
+						t.Errorf("Match(%q) reported non-matching %q", name, f)
+					}
+					if k == stable {
+						seen++
+					}
+				})
+				if seen != want {
+					t.Errorf("Match(%q) saw %d stable entries, want %d", name, seen, want)
+					return
+				}
+			}
+		})
+	}
+	var writersWG sync.WaitGroup
+	for w := range writers {
+		writersWG.Go(func() {
+			for i := range rounds {
+				for j, f := range filters {
+					k := w*100 + j%3
+					tr.Subscribe(f, k, i)
+					if i%2 == 0 || j%2 == 0 {
+						if !tr.Unsubscribe(f, k) {
+							t.Errorf("writer %d lost its entry (%q, %d)", w, f, k)
+						}
+					}
+				}
+			}
+		})
+	}
+	writersWG.Wait()
+	close(stop)
+	readers.Wait()
+	// Writers' last round (odd) leaves the odd-indexed filters subscribed.
+	want := map[entry]int{}
+	for _, f := range filters {
+		want[entry{f, stable}] = 0
+	}
+	for w := range writers {
+		for j, f := range filters {
+			if j%2 == 1 {
+				want[entry{f, w*100 + j%3}] = rounds - 1
+			}
+		}
+	}
+	got := map[entry]int{}
+	for _, n := range names {
+		maps.Copy(got, collect(t, tr, n))
+	}
+	// Every filter matches at least one of names, so the union covers all entries.
+	if !maps.Equal(got, want) {
+		t.Fatalf("after concurrent updates: %v\nwant %v", got, want)
+	}
+	if tr.Len() != len(want) {
+		t.Fatalf("Len = %d, want %d", tr.Len(), len(want))
+	}
+}

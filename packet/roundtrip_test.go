@@ -1,0 +1,79 @@
+package packet
+
+import (
+	"bufio"
+	"bytes"
+	"reflect"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// TestRoundTrip: every valid packet of every level encodes to Size bytes and
+// decodes back to the same value through DecodeBytes, ReadPacket and, for
+// PUBLISH and acks, Unmarshal.
+func TestRoundTrip(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			rapid.Check(t, func(t *rapid.T) {
+				p := genPacket(t, v)
+				b, err := Append(nil, p, v)
+				if err != nil {
+					t.Fatalf("Append(%#v): %v", p, err)
+				}
+				if n := Size(p, v); n != len(b) {
+					t.Fatalf("Size = %d, encoded %d bytes", n, len(b))
+				}
+				prefix := []byte{0xAA}
+				b2, err := Append(prefix, p, v)
+				if err != nil || !bytes.Equal(b2[1:], b) || b2[0] != 0xAA {
+					t.Fatalf("Append to a non-empty buffer: %x, %v", b2, err)
+				}
+				got, n, err := DecodeBytes(append(b, 0x01, 0x02), v, 0)
+				if err != nil {
+					t.Fatalf("DecodeBytes(%x): %v", b, err)
+				}
+				if n != len(b) {
+					t.Fatalf("DecodeBytes consumed %d of %d", n, len(b))
+				}
+				if !reflect.DeepEqual(got, p) {
+					t.Fatalf("DecodeBytes:\n got %#v\nwant %#v", got, p)
+				}
+				got, err = ReadPacket(bufio.NewReader(bytes.NewReader(b)), v, len(b))
+				if err != nil || !reflect.DeepEqual(got, p) {
+					t.Fatalf("ReadPacket: %#v, %v", got, err)
+				}
+				if _, err := ReadPacket(bufio.NewReader(bytes.NewReader(b)), v, len(b)-1); !isCode(err, PacketTooLarge) {
+					t.Fatalf("ReadPacket with maxSize one byte short: %v", err)
+				}
+				_, vn, _ := getVBI(b[1:])
+				hdr := 1 + vn
+				switch x := p.(type) {
+				case *Publish:
+					q := Publish{Properties: Properties{User: make([]UserProperty, 0, 4)}}
+					if err := q.Unmarshal(b[0]&0x0f, b[hdr:], v); err != nil {
+						t.Fatalf("Unmarshal: %v", err)
+					}
+					q.Properties.compact()
+					if !reflect.DeepEqual(&q, x) {
+						t.Fatalf("Unmarshal:\n got %#v\nwant %#v", &q, x)
+					}
+				case *Ack:
+					var q Ack
+					if err := q.Unmarshal(Type(b[0]>>4), b[0]&0x0f, b[hdr:], v); err != nil {
+						t.Fatalf("Unmarshal: %v", err)
+					}
+					q.Properties.compact()
+					if !reflect.DeepEqual(&q, x) {
+						t.Fatalf("Unmarshal:\n got %#v\nwant %#v", &q, x)
+					}
+				}
+			})
+		})
+	}
+}
+
+func isCode(err error, c ReasonCode) bool {
+	e, ok := err.(*Error)
+	return ok && e.Code == c
+}

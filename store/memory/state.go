@@ -1,0 +1,289 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
+)
+
+// msgState is the message state of one client, kept the way a key-value
+// backend keeps it: queued deliveries by sequence number, outbound flows and
+// inbound QoS 2 identifiers by packet identifier. Each change is O(1).
+type msgState struct {
+	queue   map[uint64]session.Delivery
+	flights map[uint16]flightRec
+	inbound map[uint16]struct{} // QoS 2 identifiers awaiting PUBREL
+	nextID  uint16              // next packet identifier to try; 0 before any flight
+	order   uint64              // counter giving flights their send order
+}
+
+type flightRec struct {
+	seq   uint64
+	stage session.Stage
+	order uint64
+	d     session.Delivery
+}
+
+func (m *msgState) empty() bool {
+	return len(m.queue) == 0 && len(m.flights) == 0 && len(m.inbound) == 0 && m.nextID == 0
+}
+
+// validate reports the first change that no backend could store. Changes are
+// otherwise applied as blind writes (a removal of an absent entry does
+// nothing), as a key-value backend would.
+func validate(u *store.Update) error {
+	if u.ClientID == "" {
+		return fmt.Errorf("empty client identifier: %w", store.ErrInvalid)
+	}
+	for i := range u.Changes {
+		c := &u.Changes[i]
+		switch c.Kind {
+		case session.ChangeQueued, session.ChangeInflight:
+			if c.Delivery.Msg == nil {
+				return fmt.Errorf("client %q change %d (%v): no message: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
+			}
+			if c.Kind == session.ChangeInflight && (c.PacketID == 0 || c.Delivery.QoS == packet.QoS0 || c.Delivery.QoS > packet.QoS2) {
+				return fmt.Errorf("client %q change %d (%v): packet identifier %d, QoS %d: %w",
+					u.ClientID, i, c.Kind, c.PacketID, c.Delivery.QoS, store.ErrInvalid)
+			}
+		case session.ChangeRemoved:
+		case session.ChangePubrec, session.ChangeAcked, session.ChangeInbound, session.ChangeReleased:
+			if c.PacketID == 0 {
+				return fmt.Errorf("client %q change %d (%v): packet identifier 0: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
+			}
+		default:
+			return fmt.Errorf("client %q change %d: unknown kind %d: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// apply applies validated changes, taking and releasing body references.
+func (m *msgState) apply(s *Store, changes []session.Change) {
+	for i := range changes {
+		c := &changes[i]
+		switch c.Kind {
+		case session.ChangeQueued:
+			if m.queue == nil {
+				m.queue = make(map[uint64]session.Delivery)
+			}
+			d := c.Delivery
+			d.Msg = s.bodies.ref(d.Msg)
+			if old, ok := m.queue[c.Seq]; ok {
+				s.bodies.unref(old.Msg)
+			}
+			m.queue[c.Seq] = d
+		case session.ChangeInflight:
+			if old, ok := m.queue[c.Seq]; ok {
+				delete(m.queue, c.Seq)
+				s.bodies.unref(old.Msg)
+			}
+			if m.flights == nil {
+				m.flights = make(map[uint16]flightRec)
+			}
+			st := session.AwaitPuback
+			if c.Delivery.QoS == packet.QoS2 {
+				st = session.AwaitPubrec
+			}
+			d := c.Delivery
+			d.Msg = s.bodies.ref(d.Msg)
+			if old, ok := m.flights[c.PacketID]; ok {
+				s.bodies.unref(old.d.Msg)
+			}
+			m.order++
+			m.flights[c.PacketID] = flightRec{seq: c.Seq, stage: st, order: m.order, d: d}
+			if m.nextID = c.PacketID + 1; m.nextID == 0 {
+				m.nextID = 1
+			}
+		case session.ChangeRemoved:
+			if old, ok := m.queue[c.Seq]; ok {
+				delete(m.queue, c.Seq)
+				s.bodies.unref(old.Msg)
+			}
+		case session.ChangePubrec:
+			if f, ok := m.flights[c.PacketID]; ok {
+				f.stage = session.AwaitPubcomp
+				m.flights[c.PacketID] = f
+			}
+		case session.ChangeAcked:
+			if f, ok := m.flights[c.PacketID]; ok {
+				delete(m.flights, c.PacketID)
+				s.bodies.unref(f.d.Msg)
+			}
+		case session.ChangeInbound:
+			// The message itself is not kept: the broker persists its
+			// routing (the subscribers' queued deliveries) in the same
+			// Apply call. Only a QoS 2 identifier awaits PUBREL.
+			if c.Delivery.QoS == packet.QoS2 {
+				if m.inbound == nil {
+					m.inbound = make(map[uint16]struct{})
+				}
+				m.inbound[c.PacketID] = struct{}{}
+			}
+		case session.ChangeReleased:
+			delete(m.inbound, c.PacketID)
+		}
+	}
+}
+
+// release drops every body reference of m.
+func (m *msgState) release(s *Store) {
+	for _, d := range m.queue {
+		s.bodies.unref(d.Msg)
+	}
+	for _, f := range m.flights {
+		s.bodies.unref(f.d.Msg)
+	}
+}
+
+// sortedQueue returns the queued deliveries in sequence order.
+func (m *msgState) sortedQueue() []uint64 {
+	seqs := make([]uint64, 0, len(m.queue))
+	for seq := range m.queue {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	return seqs
+}
+
+// sortedFlights returns the packet identifiers of the flights in send order.
+func (m *msgState) sortedFlights() []uint16 {
+	ids := make([]uint16, 0, len(m.flights))
+	for id := range m.flights {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b uint16) int {
+		oa, ob := m.flights[a].order, m.flights[b].order
+		switch {
+		case oa < ob:
+			return -1
+		case oa > ob:
+			return 1
+		}
+		return 0
+	})
+	return ids
+}
+
+// Apply implements store.Store. The shards of every client in the call are
+// locked together, in index order, so the call is atomic for readers.
+func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
+	if err := s.check(ctx, "store: apply"); err != nil {
+		return err
+	}
+	for i := range updates {
+		if err := validate(&updates[i]); err != nil {
+			return fmt.Errorf("store: apply: %w", err)
+		}
+	}
+	if len(updates) == 1 {
+		sh := s.shard(updates[0].ClientID)
+		sh.mu.Lock()
+		s.applyLocked(sh, &updates[0])
+		sh.mu.Unlock()
+		return nil
+	}
+	var locked [numShards]bool
+	for i := range updates {
+		locked[s.shardIndex(updates[i].ClientID)] = true
+	}
+	for i := range locked {
+		if locked[i] {
+			s.shards[i].mu.Lock()
+		}
+	}
+	for i := range updates {
+		s.applyLocked(s.shard(updates[i].ClientID), &updates[i])
+	}
+	for i := range locked {
+		if locked[i] {
+			s.shards[i].mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyLocked(sh *shard, u *store.Update) {
+	if len(u.Changes) == 0 {
+		return
+	}
+	cl := sh.clients[u.ClientID]
+	if cl == nil {
+		cl = &client{}
+		sh.clients[u.ClientID] = cl
+	}
+	for i := range u.Changes {
+		if m := u.Changes[i].Delivery.Msg; m != nil {
+			s.noteID(m.ID)
+		}
+	}
+	cl.state.apply(s, u.Changes)
+	if cl.rec == nil && cl.state.empty() {
+		delete(sh.clients, u.ClientID)
+	}
+}
+
+// bodies counts the references to message bodies by Message.ID, so that a
+// message fanned out to many sessions is kept once and dropped with its last
+// reference, as a durable backend does. Messages with ID 0 are not shared and
+// are counted once per reference.
+type bodies struct {
+	shards [numShards]struct {
+		mu sync.Mutex
+		m  map[uint64]body
+	}
+	n atomic.Int64
+}
+
+type body struct {
+	msg  *session.Message
+	refs int
+}
+
+// ref takes a reference to msg's body and returns the stored message for its
+// ID (the first one stored: messages with one ID are the same message).
+func (b *bodies) ref(msg *session.Message) *session.Message {
+	if msg.ID == 0 {
+		b.n.Add(1)
+		return msg
+	}
+	sh := &b.shards[msg.ID&(numShards-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.m[msg.ID]; ok {
+		e.refs++
+		sh.m[msg.ID] = e
+		return e.msg
+	}
+	if sh.m == nil {
+		sh.m = make(map[uint64]body)
+	}
+	sh.m[msg.ID] = body{msg: msg, refs: 1}
+	b.n.Add(1)
+	return msg
+}
+
+// unref releases a reference taken by ref.
+func (b *bodies) unref(msg *session.Message) {
+	if msg.ID == 0 {
+		b.n.Add(-1)
+		return
+	}
+	sh := &b.shards[msg.ID&(numShards-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.m[msg.ID]; ok {
+		if e.refs--; e.refs == 0 {
+			delete(sh.m, msg.ID)
+			b.n.Add(-1)
+		} else {
+			sh.m[msg.ID] = e
+		}
+	}
+}

@@ -84,3 +84,17 @@ func newConnected(cfg Config, peer Peer) *Session {
 	s.Connected(t0, 1, peer)
 	return s
 }
+
+func stateString(st State) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "next=%d inflight=[", st.NextID)
+	for _, e := range st.Inflight {
+		fmt.Fprintf(&b, " %d:%v:%d:%s", e.PacketID, e.Stage, e.Seq, e.Delivery.Msg.Topic)
+	}
+	b.WriteString(" ] queue=[")
+	for _, e := range st.Queue {
+		fmt.Fprintf(&b, " %d:%s", e.Seq, e.Delivery.Msg.Topic)
+	}
+	fmt.Fprintf(&b, " ] in=%v", st.InboundQoS2)
+	return b.String()
+}

@@ -1,0 +1,445 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
+)
+
+// client is a client session: the design's logical client process. It
+// outlives its connections; it is not a goroutine, so an offline client
+// costs memory only. mu guards every field but srv and id.
+type client struct {
+	srv *Server
+	id  string
+
+	mu      sync.Mutex
+	sess    *session.Session
+	version packet.Version
+	gen     uint64
+	conn    *conn // the connection of generation gen, nil while offline
+	subs    map[string]subscription
+	will    *will  // the will of the current connection
+	expiry  uint32 // session expiry interval, seconds; store.NeverExpire: never
+	removed bool   // the session ended; a new CONNECT creates a new client
+
+	// QoS 0 deliveries handed to sess since the writer last drained it: the
+	// bound of a connected slow consumer's QoS 0 backlog.
+	qos0Pending, qos0Bytes int
+
+	offlineAt   time.Time
+	pendingWill *will       // a will waiting for its delay after the connection ended
+	timer       *time.Timer // will delay and session expiry, while offline
+	timerGen    uint64
+}
+
+// will is a will message and its v5 Will Delay Interval in seconds.
+type will struct {
+	msg   *session.Message
+	delay uint32
+}
+
+// subscription is one subscription's options, the value in the trie.
+type subscription struct {
+	qos     packet.QoS
+	noLocal bool
+	rap     bool // Retain As Published
+	rh      byte // Retain Handling
+	subIDs  []uint32
+}
+
+func (s *Server) newSession(v packet.Version) *session.Session {
+	cfg := session.Config{
+		Role:           session.Server,
+		Version:        v,
+		ReceiveMaximum: uint16(s.cfg.ReceiveMaximum),
+		SendWindow:     uint16(s.cfg.SendWindow),
+		MaxQueued:      s.cfg.MaxQueued,
+		MaxQueuedBytes: s.cfg.MaxQueuedBytes,
+		QueueQoS0:      s.cfg.QueueQoS0,
+	}
+	if v != packet.V5 && s.cfg.RetryInterval > 0 {
+		cfg.Retry = session.Retry{Initial: s.cfg.RetryInterval, Max: s.cfg.RetryMax}
+	}
+	return session.New(cfg)
+}
+
+// capExpiry applies MaxSessionExpiry to a requested expiry interval.
+func (s *Server) capExpiry(secs uint32) uint32 {
+	if m := s.cfg.MaxSessionExpiry; m > 0 {
+		return uint32(min(int64(secs), int64(m/time.Second)))
+	}
+	return secs
+}
+
+// connect handles an accepted CONNECT packet: checks the client identifier,
+// attaches the client session (taking it over from another connection if
+// needed) and queues CONNACK. A non-nil error closes the connection.
+func (s *Server) connect(c *conn, p *packet.Connect) error {
+	now := time.Now()
+	v5 := p.Version == packet.V5
+	c.version = p.Version
+	refuse := func(code311, code5 packet.ReasonCode, why string) error {
+		code := code311
+		if v5 {
+			code = code5
+		}
+		c.writeDirect(&packet.Connack{ReasonCode: code}, p.Version)
+		return fmt.Errorf("CONNECT refused (%s): %s", connackText(code, v5), why)
+	}
+	id := p.ClientID
+	assigned := false
+	switch {
+	case p.Version == packet.V31 && (len(id) == 0 || len(id) > 23):
+		return refuse(packet.ConnRefusedIdentifierRejected, 0, "a 3.1 client identifier has 1 to 23 characters")
+	case id == "" && !v5 && !p.CleanStart: // [MQTT-3.1.3-8]
+		return refuse(packet.ConnRefusedIdentifierRejected, 0, "empty client identifier without clean session")
+	case id == "": // [MQTT-3.1.3-6] [MQTT5-3.1.3-6]
+		id = "tern-" + strconv.FormatUint(s.gen.Add(1), 36) + "-" + strconv.FormatInt(now.UnixNano()%1e9, 36)
+		assigned = true
+	}
+	if err := validName(p.WillTopic); p.WillFlag && err != nil {
+		return refuse(0, packet.TopicNameInvalid, err.Error())
+	}
+	var peer session.Peer
+	peer.Version = p.Version
+	expiry := uint32(0)
+	if v5 {
+		pr := &p.Properties
+		if pr.Has(packet.PropAuthMethod) {
+			return refuse(0, packet.BadAuthenticationMethod, "enhanced authentication is not supported")
+		}
+		if pr.Has(packet.PropReceiveMaximum) {
+			if pr.ReceiveMaximum == 0 { // [MQTT5-3.1.2-...] Receive Maximum 0 is a protocol error
+				return refuse(0, packet.ProtocolError, "Receive Maximum 0")
+			}
+			peer.ReceiveMaximum = pr.ReceiveMaximum
+		}
+		if pr.Has(packet.PropMaximumPacketSize) {
+			if pr.MaximumPacketSize == 0 {
+				return refuse(0, packet.ProtocolError, "Maximum Packet Size 0")
+			}
+			peer.MaximumPacketSize = pr.MaximumPacketSize
+		}
+		expiry = s.capExpiry(pr.SessionExpiry)
+	} else if !p.CleanStart {
+		expiry = s.capExpiry(store.NeverExpire)
+	}
+
+	// Keep alive [MQTT-3.1.2-24] [MQTT5-3.1.2-22]: the read deadline before
+	// every blocking read is one and a half times the interval.
+	if p.KeepAlive > 0 {
+		c.rd.timeout = time.Duration(p.KeepAlive) * 1500 * time.Millisecond
+	}
+	c.nc.SetReadDeadline(time.Time{})
+
+	var w *will
+	if p.WillFlag { // [MQTT-3.1.2-8] [MQTT5-3.1.2-7]
+		w = &will{msg: &session.Message{Topic: p.WillTopic, Payload: p.WillPayload, QoS: p.WillQoS, Retain: p.WillRetain}}
+		if v5 {
+			wp := p.WillProperties
+			w.delay = wp.WillDelay
+			wp.Clear(packet.PropWillDelay)
+			wp.WillDelay = 0
+			if !wp.Empty() {
+				w.msg.Properties = &wp
+				if wp.Has(packet.PropMessageExpiry) {
+					w.msg.Expires = now.Add(time.Duration(wp.MessageExpiry) * time.Second)
+				}
+			}
+		}
+	}
+
+	var cl *client
+	fresh := false
+	for {
+		s.mu.Lock()
+		cl = s.clients[id]
+		if cl == nil {
+			cl = &client{srv: s, id: id, version: p.Version}
+			s.clients[id] = cl
+			fresh = true
+		}
+		s.mu.Unlock()
+		cl.mu.Lock()
+		if !cl.removed {
+			break
+		}
+		cl.mu.Unlock()
+	}
+	var publish []*session.Message
+	old := cl.conn
+	gen := s.gen.Add(1)
+	cl.stopTimerLocked()
+	if old != nil { // [MQTT-3.1.4-2] [MQTT5-3.1.4-3] take the session over
+		cl.conn = nil
+		cl.sess.Disconnected(now, old.gen)
+		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart) {
+			publish = append(publish, ow.msg) // the old connection ended abnormally
+		}
+		cl.will = nil
+	}
+	if pw := cl.pendingWill; pw != nil {
+		if p.CleanStart { // the old session ends now [MQTT5-3.1.3-9]
+			publish = append(publish, pw.msg)
+		}
+		cl.pendingWill = nil // else reconnected within the delay: not sent
+	}
+	present := !fresh && cl.sess != nil
+	if p.CleanStart || cl.sess == nil || cl.version != p.Version {
+		// [MQTT-3.1.2-6] [MQTT5-3.1.2-4] discard any existing session.
+		s.clearSubsLocked(cl)
+		cl.sess = s.newSession(p.Version)
+		present = false
+		if s.store != nil && !fresh {
+			s.store.DeleteSession(s.ctx, id)
+		}
+	}
+	cl.version = p.Version
+	cl.gen, c.gen, c.cl = gen, gen, cl
+	cl.expiry = expiry
+	cl.will = w
+	cl.qos0Pending, cl.qos0Bytes = 0, 0
+	cl.offlineAt = time.Time{}
+
+	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] [MQTT5-3.2.2-2] [MQTT5-3.2.2-3]
+	ack := &packet.Connack{SessionPresent: present}
+	if v5 {
+		pr := &ack.Properties
+		if s.cfg.ReceiveMaximum != 65535 {
+			pr.ReceiveMaximum = uint16(s.cfg.ReceiveMaximum)
+			pr.Set(packet.PropReceiveMaximum)
+		}
+		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
+		pr.Set(packet.PropMaximumPacketSize)
+		if assigned { // [MQTT5-3.2.2-16]
+			pr.AssignedClientID = id
+			pr.Set(packet.PropAssignedClientID)
+		}
+		if v5 && p.Properties.SessionExpiry != expiry {
+			pr.SessionExpiry = expiry
+			pr.Set(packet.PropSessionExpiry)
+		}
+		pr.SharedSubAvailable = 0
+		pr.Set(packet.PropSharedSubAvailable)
+	}
+	c.mu.Lock()
+	var err error
+	c.ctl, err = packet.Append(c.ctl, ack, c.version)
+	c.mu.Unlock()
+	if err != nil {
+		cl.mu.Unlock()
+		return fmt.Errorf("encoding CONNACK: %w", err)
+	}
+	cl.sess.Connected(now, gen, peer)
+	cl.conn = c
+	rec := s.recordLocked(cl)
+	cl.mu.Unlock()
+
+	s.stats.connected.Add(1)
+	if s.store != nil && expiry > 0 {
+		if err := s.store.SaveSession(s.ctx, rec); err != nil {
+			s.log.Error("saving session", "client", id, "err", err)
+		}
+	}
+	s.log.Info("client connected", "client", id, "remote", c.remote, "version", p.Version.String(),
+		"clean", p.CleanStart, "keepalive", p.KeepAlive, "session_present", present, "takeover", old != nil)
+	if old != nil {
+		old.disconnectWith(errTakenOver)
+	}
+	c.drive()
+	for _, m := range publish {
+		s.route(m, cl)
+	}
+	return nil
+}
+
+func connackText(code packet.ReasonCode, v5 bool) string {
+	if v5 {
+		return code.String()
+	}
+	return packet.ConnackString311(code)
+}
+
+// detach ends c's attachment to its client session when the connection
+// ends: the will is published (or its delay starts), and the session ends
+// or waits for its expiry.
+func (cl *client) detach(c *conn, reason error) {
+	s := cl.srv
+	now := time.Now()
+	closing := s.isClosing()
+	cl.mu.Lock()
+	if cl.conn != c { // taken over: the new connection owns the session
+		cl.mu.Unlock()
+		return
+	}
+	// Route what the session accepted before the connection ended.
+	deliver := c.drainDeliveries(cl)
+	cl.conn = nil
+	cl.sess.Disconnected(now, c.gen)
+	cl.offlineAt = now
+	var publish *session.Message
+	if w := cl.will; w != nil && !closing {
+		// [MQTT-3.1.2-8] [MQTT5-3.1.2-8] the connection ended without a
+		// normal DISCONNECT; a v5 will waits for its delay, or the end of
+		// the session if that comes first [MQTT5-3.1.3-9].
+		if w.delay == 0 || cl.expiry == 0 {
+			publish = w.msg
+		} else {
+			cl.pendingWill = w
+		}
+	}
+	cl.will = nil
+	ended := cl.expiry == 0
+	if ended {
+		cl.removed = true
+		s.clearSubsLocked(cl)
+	} else if !closing {
+		cl.armTimerLocked(now)
+	}
+	rec := s.recordLocked(cl)
+	cl.mu.Unlock()
+	if ended {
+		s.removeClient(cl)
+	} else if s.store != nil {
+		s.store.SaveSession(s.ctx, rec)
+	}
+	for _, m := range deliver {
+		s.route(m, cl)
+	}
+	if publish != nil {
+		s.route(publish, cl)
+	}
+}
+
+// drainDeliveries takes the messages the session accepted but no writer
+// routed yet, discarding its packets (the connection is gone). cl.mu is held.
+func (c *conn) drainDeliveries(cl *client) []*session.Message {
+	var deliver []*session.Message
+	for cl.sess.HasReady() {
+		rd := cl.sess.Ready()
+		c.srv.persist(cl, &rd)
+		deliver = append(deliver, rd.Deliver...)
+		cl.sess.Advance()
+	}
+	return deliver
+}
+
+// armTimerLocked starts the timer for the pending will or the session
+// expiry, whichever comes first.
+func (cl *client) armTimerLocked(now time.Time) {
+	var due time.Time
+	if cl.expiry != store.NeverExpire {
+		due = cl.offlineAt.Add(time.Duration(cl.expiry) * time.Second)
+	}
+	if w := cl.pendingWill; w != nil {
+		wd := cl.offlineAt.Add(time.Duration(w.delay) * time.Second)
+		if due.IsZero() || wd.Before(due) {
+			due = wd
+		}
+	}
+	if due.IsZero() {
+		return
+	}
+	cl.timerGen++
+	tg := cl.timerGen
+	cl.timer = time.AfterFunc(max(due.Sub(now), 0), func() { cl.onTimer(tg) })
+}
+
+func (cl *client) stopTimerLocked() {
+	if cl.timer != nil {
+		cl.timer.Stop()
+		cl.timer = nil
+	}
+	cl.timerGen++
+}
+
+func (cl *client) stopTimers() {
+	cl.mu.Lock()
+	cl.stopTimerLocked()
+	cl.mu.Unlock()
+}
+
+// onTimer publishes a will whose delay has passed and ends an expired
+// session [MQTT5-3.1.2-23].
+func (cl *client) onTimer(tg uint64) {
+	s := cl.srv
+	now := time.Now()
+	cl.mu.Lock()
+	if tg != cl.timerGen || cl.conn != nil || cl.removed {
+		cl.mu.Unlock()
+		return
+	}
+	cl.timer = nil
+	var publish *session.Message
+	ended := cl.expiry != store.NeverExpire && !now.Before(cl.offlineAt.Add(time.Duration(cl.expiry)*time.Second))
+	if w := cl.pendingWill; w != nil && (ended || !now.Before(cl.offlineAt.Add(time.Duration(w.delay)*time.Second))) {
+		publish = w.msg
+		cl.pendingWill = nil
+	}
+	if ended {
+		cl.removed = true
+		s.clearSubsLocked(cl)
+	} else {
+		cl.armTimerLocked(now)
+	}
+	cl.mu.Unlock()
+	if ended {
+		s.removeClient(cl)
+		s.log.Debug("session expired", "client", cl.id)
+	}
+	if publish != nil && !s.isClosing() {
+		s.route(publish, cl)
+	}
+}
+
+// removeClient forgets an ended session.
+func (s *Server) removeClient(cl *client) {
+	s.mu.Lock()
+	if s.clients[cl.id] == cl {
+		delete(s.clients, cl.id)
+	}
+	s.mu.Unlock()
+	if s.store != nil {
+		if err := s.store.DeleteSession(s.ctx, cl.id); err != nil {
+			s.log.Error("deleting session", "client", cl.id, "err", err)
+		}
+	}
+}
+
+// clearSubsLocked removes every subscription of cl.
+func (s *Server) clearSubsLocked(cl *client) {
+	for f := range cl.subs {
+		s.subs.Unsubscribe(f, cl)
+	}
+	cl.subs = nil
+}
+
+// recordLocked returns the store record of cl.
+func (s *Server) recordLocked(cl *client) store.SessionRecord {
+	if s.store == nil {
+		return store.SessionRecord{}
+	}
+	rec := store.SessionRecord{ClientID: cl.id, Version: cl.version, ExpiryInterval: cl.expiry, DisconnectedAt: cl.offlineAt}
+	for f, o := range cl.subs {
+		sub := store.Subscription{Filter: f, Options: packet.SubOptions{QoS: o.qos, NoLocal: o.noLocal,
+			RetainAsPublished: o.rap, RetainHandling: o.rh}}
+		if len(o.subIDs) > 0 {
+			sub.SubID = o.subIDs[0]
+		}
+		rec.Subscriptions = append(rec.Subscriptions, sub)
+	}
+	if w := cl.pendingWill; w != nil {
+		rec.Will = &store.Will{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain,
+			Properties: w.msg.Properties, Delay: w.delay}
+	}
+	return rec
+}
+
+var _ = math.MaxUint32

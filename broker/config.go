@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tern-mq/tern/store"
+)
+
+// Config configures a Server. The zero value is usable: every zero field
+// takes the default given in its comment.
+type Config struct {
+	// Logger receives one line per connect and disconnect (info), drops and
+	// protocol details (debug), and recovered panics (error).
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// ConnectTimeout bounds the time between accepting a connection and
+	// receiving its CONNECT packet. Default: 10s.
+	ConnectTimeout time.Duration
+
+	// MaxPacketSize is the largest packet the server accepts, in bytes
+	// (announced to v5 clients as Maximum Packet Size). Default: 1 MiB;
+	// at most 268,435,460 (the protocol's limit).
+	MaxPacketSize int
+
+	// ReceiveMaximum is the number of QoS 1 and 2 publications a client may
+	// have unacknowledged towards the server (announced to v5 clients).
+	// Default: 1024; at most 65,535.
+	ReceiveMaximum int
+
+	// SendWindow is the number of QoS 1 and 2 publications the server keeps
+	// in flight towards a 3.1 or 3.1.1 client (v5 clients announce their own
+	// Receive Maximum). Default: 32.
+	SendWindow int
+
+	// MaxQueued and MaxQueuedBytes bound each session's queue of messages
+	// waiting for the send window or for the client to reconnect; messages
+	// beyond them are dropped and counted. Defaults: 1000 messages, 16 MiB.
+	MaxQueued      int
+	MaxQueuedBytes int
+
+	// QueueQoS0 keeps QoS 0 messages in the queue of a disconnected
+	// persistent session (the specification allows either). Default: false.
+	QueueQoS0 bool
+
+	// RetryInterval is the time after which an unacknowledged QoS 1 or 2
+	// publication (or PUBREL) is sent again, with DUP set, to a 3.1 or
+	// 3.1.1 client still connected; the interval then doubles up to
+	// RetryMax (0: no cap). MQTT 5 forbids retransmission except on
+	// reconnect. Default: 0, retransmit on reconnect only.
+	RetryInterval time.Duration
+	RetryMax      time.Duration
+
+	// MaxSessionExpiry caps the Session Expiry Interval a v5 client asks
+	// for, and is the lifetime of a 3.1/3.1.1 persistent session once
+	// disconnected. Default: 0, no cap (a persistent v3 session never
+	// expires).
+	MaxSessionExpiry time.Duration
+
+	// Store persists sessions, their in-flight state and retained
+	// messages. Default: nil, meaning an in-memory store used for retained
+	// messages only: sessions live in memory and no persistence calls are
+	// made.
+	Store store.Store
+}
+
+// Defaults of Config.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultMaxPacketSize  = 1 << 20
+	DefaultReceiveMaximum = 1024
+	DefaultSendWindow     = 32
+	DefaultMaxQueued      = 1000
+	DefaultMaxQueuedBytes = 16 << 20
+
+	maxPacketSizeLimit = 268435455 + 5
+)
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.ConnectTimeout <= 0 {
+		d.ConnectTimeout = DefaultConnectTimeout
+	}
+	if d.MaxPacketSize <= 0 {
+		d.MaxPacketSize = DefaultMaxPacketSize
+	}
+	d.MaxPacketSize = min(d.MaxPacketSize, maxPacketSizeLimit)
+	if d.ReceiveMaximum <= 0 {
+		d.ReceiveMaximum = DefaultReceiveMaximum
+	}
+	d.ReceiveMaximum = min(d.ReceiveMaximum, 65535)
+	if d.SendWindow <= 0 {
+		d.SendWindow = DefaultSendWindow
+	}
+	d.SendWindow = min(d.SendWindow, 65535)
+	if d.MaxQueued <= 0 {
+		d.MaxQueued = DefaultMaxQueued
+	}
+	if d.MaxQueuedBytes <= 0 {
+		d.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	return d
+}

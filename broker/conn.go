@@ -1,0 +1,385 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+)
+
+// Reasons a connection ends, besides protocol errors.
+var (
+	errShutdown    = &packet.Error{Code: packet.ServerShuttingDown, Reason: "server shutting down"}
+	errTakenOver   = &packet.Error{Code: packet.SessionTakenOver, Reason: "session taken over"}
+	errKeepAlive   = &packet.Error{Code: packet.KeepAliveTimeout, Reason: "keep alive timeout"}
+	errNormal      = errors.New("client disconnected")
+	errPanic       = &packet.Error{Code: packet.ImplementationSpecificError, Reason: "internal error"}
+	errConnTimeout = errors.New("no CONNECT within the connect timeout")
+)
+
+func protocolError(format string, args ...any) error {
+	return &packet.Error{Code: packet.ProtocolError, Reason: fmt.Sprintf(format, args...)}
+}
+
+// conn is one network connection: the design's network process. Its reader
+// goroutine lives as long as the connection; a writer goroutine runs only
+// while output is pending.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	rd     *reader
+	remote string
+
+	// Set by the reader when CONNECT is accepted, before any writer can run
+	// for the client; read-only afterwards.
+	cl      *client
+	gen     uint64
+	version packet.Version
+
+	mu       sync.Mutex // guards ctl, stopped
+	ctl      []byte     // encoded packets from the reader (CONNACK, SUBACK, PINGRESP ...)
+	stopped  bool       // the reader has ended: start no more writers
+	closeErr error      // why the connection was closed, set once with closed
+
+	wmu     sync.Mutex // held while writing to nc
+	writing atomic.Bool
+	dirty   atomic.Bool
+	closed  atomic.Bool
+	writeFn func()
+
+	// Reused by the reader.
+	pub packet.Publish
+	ack packet.Ack
+	// Reused by the writer that holds the writing flag.
+	outPub  packet.Publish
+	outAck  packet.Ack
+	deliver []*session.Message
+
+	disconnected bool // the reader got DISCONNECT
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, rd: newReader(nc)}
+	c.writeFn = c.writer
+	return c
+}
+
+func (c *conn) clientID() string {
+	if c.cl == nil {
+		return ""
+	}
+	return c.cl.id
+}
+
+// close closes the network connection once; the reader then ends and cleans
+// up. err tells why.
+func (c *conn) close(err error) {
+	if c.closed.CompareAndSwap(false, true) {
+		c.mu.Lock()
+		c.closeErr = err
+		c.mu.Unlock()
+		c.nc.Close()
+	}
+}
+
+// finalWrite writes p (a DISCONNECT) after any write in progress, bounded
+// by a short deadline, then closes the connection with err.
+func (c *conn) finalWrite(p packet.Packet, err error) {
+	if c.closed.Load() {
+		return
+	}
+	b, eerr := packet.Append(nil, p, c.version)
+	if eerr == nil {
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		c.wmu.Lock()
+		if !c.closed.Load() {
+			c.nc.Write(b)
+		}
+		c.wmu.Unlock()
+	}
+	c.close(err)
+}
+
+// disconnectWith ends the connection, sending DISCONNECT with the reason
+// code of err first to an MQTT 5 client.
+func (c *conn) disconnectWith(err error) {
+	var pe *packet.Error
+	if c.cl != nil && c.version == packet.V5 && errors.As(err, &pe) {
+		c.finalWrite(&packet.Disconnect{ReasonCode: pe.Code}, err)
+		return
+	}
+	c.close(err)
+}
+
+// shutdown is called by Server.Shutdown.
+func (c *conn) shutdown() { c.disconnectWith(errShutdown) }
+
+// readLoop is the connection's reader goroutine.
+func (c *conn) readLoop() {
+	var reason error
+	defer c.finish(&reason)
+	defer func() {
+		if r := recover(); r != nil {
+			reason = c.srv.recovered(c, "reader", r)
+		}
+	}()
+	reason = c.run()
+}
+
+// recovered logs and counts a panic of a connection goroutine.
+func (s *Server) recovered(c *conn, where string, r any) error {
+	s.stats.panics.Add(1)
+	s.log.Error("panic in connection", "where", where, "client", c.clientID(),
+		"remote", c.remote, "panic", r, "stack", string(debug.Stack()))
+	return errPanic
+}
+
+// finish runs when the reader ends: closes the connection, detaches the
+// session and logs one line.
+func (c *conn) finish(reason *error) {
+	err := *reason
+	if !c.closed.Load() {
+		c.disconnectWith(err)
+	}
+	c.mu.Lock()
+	c.stopped = true
+	if c.closeErr != nil && (err == nil || isNetErr(err)) {
+		err = c.closeErr // the reason we closed it for
+	}
+	c.mu.Unlock()
+	c.rd.close()
+	if cl := c.cl; cl != nil {
+		c.srv.stats.connected.Add(-1)
+		cl.detach(c, err)
+		c.srv.log.Info("client disconnected", "client", cl.id, "remote", c.remote, "reason", reasonText(err))
+	} else {
+		c.srv.log.Debug("connection closed before CONNECT", "remote", c.remote, "reason", reasonText(err))
+	}
+	c.srv.removeConn(c)
+	c.srv.wg.Done()
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func reasonText(err error) string {
+	switch {
+	case err == nil:
+		return "closed"
+	case errors.Is(err, io.EOF):
+		return "connection closed by client"
+	}
+	return err.Error()
+}
+
+// run reads packets until the connection ends and returns why.
+func (c *conn) run() error {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if a := c.nc.RemoteAddr(); a != nil {
+		c.remote = a.String()
+	}
+	// [MQTT-3.1.0-1] the first packet must be CONNECT, within ConnectTimeout.
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.ConnectTimeout))
+	fh, body, err := c.readPacket()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errConnTimeout
+		}
+		return err
+	}
+	if fh.Type != packet.CONNECT { // [MQTT-3.1.0-1]
+		return protocolError("first packet is %s, not CONNECT", fh.Type)
+	}
+	p, err := packet.Decode(fh, body, 0)
+	if err != nil {
+		return c.connectFailed(p, err)
+	}
+	if err := c.srv.connect(c, p.(*packet.Connect)); err != nil {
+		return err
+	}
+	for {
+		fh, body, err := c.readPacket()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
+			}
+			return err
+		}
+		if err := c.handle(fh, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
+	fh, err := packet.ReadFixedHeader(c.rd, c.srv.cfg.MaxPacketSize)
+	if err != nil {
+		return fh, nil, err
+	}
+	body, err := c.rd.readBody(fh.Remaining)
+	return fh, body, err
+}
+
+// connectFailed answers a CONNECT that could not be decoded.
+func (c *conn) connectFailed(p packet.Packet, err error) error {
+	var pe *packet.Error
+	cp, _ := p.(*packet.Connect)
+	if errors.As(err, &pe) && pe.Code == packet.UnsupportedProtocolVersion && cp != nil {
+		// Answer in the format the client most likely understands:
+		// [MQTT-3.1.2-2] return code 0x01 for levels below 5, [MQTT5-3.1.2-2]
+		// reason code 0x84 for levels above.
+		if cp.Version > packet.V5 {
+			c.writeDirect(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion}, packet.V5)
+		} else {
+			c.writeDirect(&packet.Connack{ReasonCode: packet.ConnRefusedProtocolVersion311}, packet.V311)
+		}
+		return err
+	}
+	if cp != nil && cp.Version == packet.V5 && errors.As(err, &pe) {
+		// [MQTT5-3.1.4-1] a malformed v5 CONNECT gets a CONNACK with the reason.
+		c.writeDirect(&packet.Connack{ReasonCode: pe.Code}, packet.V5)
+	}
+	return err // [MQTT-3.1.4-1] close without CONNACK
+}
+
+// writeDirect writes one packet before the connection has a session (no
+// writer can run yet).
+func (c *conn) writeDirect(p packet.Packet, v packet.Version) {
+	b, err := packet.Append(nil, p, v)
+	if err != nil {
+		c.srv.log.Debug("encoding", "packet", p.Type(), "err", err)
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.ConnectTimeout))
+	c.wmu.Lock()
+	c.nc.Write(b)
+	c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Time{})
+}
+
+// handle dispatches one packet after CONNECT.
+func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
+	if h := c.srv.testHook; h != nil {
+		h(fh.Type)
+	}
+	cl := c.cl
+	switch fh.Type {
+	case packet.PUBLISH:
+		if err := c.pub.Unmarshal(fh.Flags, body, c.version); err != nil {
+			return err
+		}
+		return c.onPublish()
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		if err := c.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
+			return err
+		}
+		cl.mu.Lock()
+		err := cl.sess.Receive(time.Now(), &c.ack)
+		cl.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		c.drive()
+		return nil
+	case packet.PINGREQ:
+		if len(body) != 0 {
+			return &packet.Error{Code: packet.MalformedPacket, Reason: "PINGREQ with a body"}
+		}
+		c.queue(&packet.Pingresp{})
+		return nil
+	}
+	p, err := packet.Decode(fh, body, c.version)
+	if err != nil {
+		return err
+	}
+	switch p := p.(type) {
+	case *packet.Subscribe:
+		return c.srv.subscribe(c, p)
+	case *packet.Unsubscribe:
+		return c.srv.unsubscribe(c, p)
+	case *packet.Disconnect:
+		return c.onDisconnect(p)
+	case *packet.Connect: // [MQTT-3.1.0-2] [MQTT5-3.1.0-2]
+		return protocolError("second CONNECT")
+	case *packet.Auth:
+		return protocolError("AUTH without an authentication method")
+	}
+	return protocolError("%s is not sent to a server", fh.Type)
+}
+
+// onPublish handles the PUBLISH in c.pub.
+func (c *conn) onPublish() error {
+	p := &c.pub
+	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
+		// The server announces Topic Alias Maximum 0 [MQTT5-3.3.2-9].
+		return &packet.Error{Code: packet.TopicAliasInvalid, Reason: "topic aliases are not accepted"}
+	}
+	if err := validName(p.Topic); err != nil {
+		return err
+	}
+	cl := c.cl
+	cl.mu.Lock()
+	err := cl.sess.Receive(time.Now(), p)
+	cl.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.srv.stats.received.Add(1)
+	c.drive()
+	return nil
+}
+
+// onDisconnect handles DISCONNECT from the client.
+func (c *conn) onDisconnect(p *packet.Disconnect) error {
+	cl := c.cl
+	cl.mu.Lock()
+	if c.version == packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
+		if cl.expiry == 0 && p.Properties.SessionExpiry != 0 {
+			cl.mu.Unlock() // [MQTT5-3.14.2-2]
+			return protocolError("DISCONNECT sets a session expiry after CONNECT set none")
+		}
+		cl.expiry = cl.srv.capExpiry(p.Properties.SessionExpiry)
+	}
+	if c.version != packet.V5 || p.ReasonCode != packet.DisconnectWithWill {
+		cl.will = nil // [MQTT-3.1.2-10] [MQTT5-3.1.2-10]
+	}
+	cl.mu.Unlock()
+	c.disconnected = true
+	if p.ReasonCode == packet.DisconnectWithWill {
+		return &disconnectReason{code: p.ReasonCode}
+	}
+	return errNormal
+}
+
+// disconnectReason is the end of a connection by a client's DISCONNECT.
+type disconnectReason struct{ code packet.ReasonCode }
+
+func (d *disconnectReason) Error() string {
+	return "client disconnected: " + d.code.String()
+}
+
+// queue appends a control packet for the writer. Only the reader calls it.
+func (c *conn) queue(p packet.Packet) {
+	c.mu.Lock()
+	var err error
+	c.ctl, err = packet.Append(c.ctl, p, c.version)
+	c.mu.Unlock()
+	if err != nil {
+		c.srv.log.Debug("encoding", "client", c.clientID(), "packet", p.Type(), "err", err)
+		return
+	}
+	c.drive()
+}

@@ -1,0 +1,97 @@
+// Package broker is Tern's single-node MQTT 3.1, 3.1.1 and 5.0 broker: the
+// listeners, connections, the registry of client sessions, routing,
+// retained messages, wills and supervision. The protocol state of each
+// client lives in the pure state machine of package session; the broker
+// feeds it inputs, drains its outputs and moves bytes.
+//
+// # Use
+//
+//	srv, err := broker.New(broker.Config{})    // zero Config: documented defaults
+//	go srv.Serve(ln)                             // one call per listener
+//	...
+//	err = srv.Shutdown(ctx)                      // stop accepting, DISCONNECT 0x8B to v5 clients, close, wait
+//
+// # Connections and client sessions
+//
+// A connection (the original design's network process) has one reader
+// goroutine for its whole life. The reader reads the fixed header byte by
+// byte from a small array inside the connection and takes a pooled buffer
+// only while more bytes are pending, so an idle connection holds no read
+// buffer. There is no parked writer goroutine: a writer starts when output
+// becomes pending and ends when it is drained; an atomic flag lets only one
+// run at a time, and the reader drains inline when no writer runs.
+//
+// A client session (the design's logical client process) is a
+// session.Session behind the client's own mutex, with its subscriptions
+// and will. It outlives connections: Clean Session 0 (3.1/3.1.1) or a v5
+// Session Expiry Interval keeps it after the connection ends, and a timer
+// removes it when the interval passes. A CONNECT with a client identifier
+// in use takes the session over: the old connection is closed (v5:
+// DISCONNECT 0x8E) and each attachment carries a new generation number, so
+// the old connection's late events cannot detach its successor. An empty
+// client identifier gets an assigned one (v5 Assigned Client Identifier;
+// 3.1.1 only with Clean Session 1, else CONNACK 0x02; 3.1 requires 1 to 23
+// characters).
+//
+// # The contract with session
+//
+// Every input (Receive, Send, Connected, Disconnected, Tick) is called with
+// the client's mutex held and time.Now() read by the broker. The writer is
+// the single place that drains a session, in the order session requires:
+// persist Ready.Persist (when a Store is configured), send Ready.Packets,
+// deliver Ready.Deliver, Advance.
+//
+// # One PUBLISH from socket to socket
+//
+//  1. The publisher's reader reads the fixed header (checked against
+//     MaxPacketSize before the body is read) and the body, and decodes it
+//     with packet.Publish.Unmarshal into a value reused for every packet.
+//  2. It validates the topic and calls session.Receive under the
+//     publisher's lock; the session copies the message once into an
+//     immutable session.Message and produces the PUBACK or PUBREC.
+//  3. The reader becomes the writer (or wakes the running one), which
+//     drains the publisher's session: persist, encode the acknowledgement,
+//     Advance, unlock, one Write.
+//  4. Outside any session lock it routes the message: sets or clears the
+//     retained message (the store's retained index; an in-memory store when
+//     Config.Store is nil), matches the topic in the topic.Trie keyed by
+//     client session, and merges overlapping subscriptions of one client
+//     into one delivery with the maximum QoS of the matching subscriptions
+//     and all their subscription identifiers [MQTT-3.3.5-1].
+//  5. For each subscriber it locks that session only, calls Send with the
+//     QoS downgraded to the subscription's, unlocks and kicks the
+//     subscriber's writer. A publisher never writes to another client's
+//     socket, so a slow consumer cannot block it.
+//  6. The subscriber's writer drains its session and encodes every ready
+//     packet into one buffer: one Write syscall per batch.
+//
+// # Bounds and drops
+//
+// The session's queue is the only buffer and is bounded (MaxQueued,
+// MaxQueuedBytes). QoS 0 messages for a connected consumer whose writer
+// has not drained are bounded by the same limits. Every drop (queue full,
+// QoS 0 offline, larger than the client's Maximum Packet Size, expired,
+// slow consumer) is counted in Stats.Dropped and logged at debug level.
+//
+// # Wills
+//
+// A will is published when the connection ends without a normal DISCONNECT
+// (network error, keep alive timeout, protocol error, takeover), and after
+// a v5 DISCONNECT with reason 0x04; not after DISCONNECT 0x00. A v5 Will
+// Delay Interval defers it until the delay or the end of the session,
+// whichever comes first, and a reconnection in time cancels it. Wills are
+// not published while the server shuts down.
+//
+// # Supervision and bad input
+//
+// A panic in a connection's reader or writer is recovered, logged with its
+// stack, client identifier and remote address, counted, and closes only
+// that connection. A malformed packet or a protocol violation closes the
+// connection, after DISCONNECT with the reason code (0x81, 0x82 or the
+// decoder's) for an MQTT 5 client. One log line is written per connect and
+// per disconnect, with the client identifier, address and reason.
+//
+// Not implemented yet: shared subscriptions (SUBACK 0x9E), inbound topic
+// aliases (Topic Alias Maximum 0 is announced) and enhanced authentication
+// (CONNACK 0x8C).
+package broker

@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// readBufSize is the size of the pooled buffers a connection reads into
+// while bytes are arriving. An idle connection holds none.
+const readBufSize = 4096
+
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// bodyClasses are the size classes of pooled packet bodies larger than what
+// fits in the read buffer.
+var bodyClasses = [...]int{16 << 10, 64 << 10, 256 << 10, 1 << 20}
+
+var bodyPools [len(bodyClasses)]sync.Pool
+
+// getBody returns a buffer of at least n bytes and its class (-1: not pooled).
+func getBody(n int) ([]byte, int) {
+	for i, size := range bodyClasses {
+		if n <= size {
+			if p, ok := bodyPools[i].Get().(*[]byte); ok {
+				return (*p)[:n], i
+			}
+			return make([]byte, n, size), i
+		}
+	}
+	return make([]byte, n), -1
+}
+
+func putBody(b []byte, class int) {
+	if class >= 0 {
+		b = b[:cap(b)]
+		bodyPools[class].Put(&b)
+	}
+}
+
+// reader reads packets from a connection. While the connection is idle it
+// holds no buffer: the blocking read of the next packet's first bytes goes
+// into a small array inside the reader, and a pooled buffer is taken only
+// when more bytes are pending, and returned once they are consumed.
+type reader struct {
+	nc      net.Conn
+	small   [16]byte
+	buf     []byte  // small[:] or a pooled buffer; data is buf[r:w]
+	pooled  *[]byte // the pooled buffer behind buf, if any
+	r, w    int
+	timeout time.Duration // read deadline applied before blocking (0: none)
+	body    []byte        // the current packet body, when not aliasing buf
+	class   int
+}
+
+func newReader(nc net.Conn) *reader {
+	rd := &reader{nc: nc, class: -1}
+	rd.buf = rd.small[:]
+	return rd
+}
+
+// release returns the pooled buffer once all its bytes are consumed.
+func (rd *reader) release() {
+	if rd.pooled != nil {
+		readBufPool.Put(rd.pooled)
+		rd.pooled = nil
+	}
+	rd.buf = rd.small[:]
+	rd.r, rd.w = 0, 0
+}
+
+// fill reads more bytes after the buffered ones have all been consumed.
+func (rd *reader) fill() error {
+	// The read that may block goes into the small array: an idle
+	// connection holds no pooled buffer. readBody takes one when a packet
+	// needs more bytes, and reads ahead into it.
+	rd.release()
+	if rd.timeout > 0 {
+		if err := rd.nc.SetReadDeadline(time.Now().Add(rd.timeout)); err != nil {
+			return err
+		}
+	}
+	n, err := rd.nc.Read(rd.buf)
+	rd.w = n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	rd.release()
+	return err
+}
+
+// ReadByte implements io.ByteReader for packet.ReadFixedHeader.
+func (rd *reader) ReadByte() (byte, error) {
+	if rd.r == rd.w {
+		if err := rd.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := rd.buf[rd.r]
+	rd.r++
+	return b, nil
+}
+
+// readBody returns the next n bytes. The slice is valid until the next call
+// of readBody or doneBody.
+func (rd *reader) readBody(n int) ([]byte, error) {
+	rd.doneBody()
+	if n == 0 {
+		return nil, nil
+	}
+	if rd.w-rd.r >= n {
+		b := rd.buf[rd.r : rd.r+n : rd.r+n]
+		rd.r += n
+		return b, nil
+	}
+	// Move into a buffer large enough for the whole body and read the rest,
+	// with read-ahead when the body fits in a pooled read buffer.
+	if n <= readBufSize && rd.pooled == nil {
+		p := readBufPool.Get().(*[]byte)
+		m := copy(*p, rd.buf[rd.r:rd.w])
+		rd.pooled, rd.buf, rd.r, rd.w = p, *p, 0, m
+	}
+	if n <= len(rd.buf) {
+		if rd.r+n > len(rd.buf) { // compact
+			m := copy(rd.buf, rd.buf[rd.r:rd.w])
+			rd.r, rd.w = 0, m
+		}
+		for rd.w-rd.r < n {
+			if rd.timeout > 0 {
+				if err := rd.nc.SetReadDeadline(time.Now().Add(rd.timeout)); err != nil {
+					return nil, err
+				}
+			}
+			m, err := rd.nc.Read(rd.buf[rd.w:])
+			rd.w += m
+			if err != nil && rd.w-rd.r < n {
+				return nil, err
+			}
+		}
+		b := rd.buf[rd.r : rd.r+n : rd.r+n]
+		rd.r += n
+		return b, nil
+	}
+	body, class := getBody(n)
+	m := copy(body, rd.buf[rd.r:rd.w])
+	rd.release()
+	if rd.timeout > 0 {
+		if err := rd.nc.SetReadDeadline(time.Now().Add(rd.timeout)); err != nil {
+			putBody(body, class)
+			return nil, err
+		}
+	}
+	if _, err := io.ReadFull(rd.nc, body[m:]); err != nil {
+		putBody(body, class)
+		return nil, err
+	}
+	rd.body, rd.class = body, class
+	return body, nil
+}
+
+// doneBody releases the body returned by the last readBody, and the read
+// buffer if it has been consumed.
+func (rd *reader) doneBody() {
+	if rd.body != nil {
+		putBody(rd.body, rd.class)
+		rd.body, rd.class = nil, -1
+	}
+	if rd.r == rd.w && rd.pooled != nil {
+		rd.release()
+	}
+}
+
+// close releases every buffer.
+func (rd *reader) close() {
+	rd.doneBody()
+	rd.release()
+}

@@ -1,0 +1,309 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/topic"
+)
+
+// validName checks a PUBLISH or will topic name; the error carries reason
+// code 0x90 (Topic Name invalid).
+func validName(name string) error {
+	if err := topic.ValidName(name); err != nil {
+		return &packet.Error{Code: packet.TopicNameInvalid, Reason: err.Error()}
+	}
+	return nil
+}
+
+// subscribe handles SUBSCRIBE: one SUBACK code per filter, then the
+// retained messages matching the new subscriptions.
+func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
+	cl := c.cl
+	v5 := c.version == packet.V5
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	var subIDs []uint32
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		if p.Properties.SubscriptionIDs[0] == 0 { // [MQTT5-3.8.2-...] 0 is a protocol error
+			return protocolError("subscription identifier 0")
+		}
+		subIDs = p.Properties.SubscriptionIDs[:1:1]
+	}
+	type retainReq struct {
+		filter string
+		sub    subscription
+	}
+	var sends []retainReq
+	now := time.Now()
+	cl.mu.Lock()
+	for i, sp := range p.Subscriptions {
+		f := sp.Filter
+		fail := packet.SubackFailure311 // [MQTT-3.9.3-2]
+		if v5 {
+			fail = packet.TopicFilterInvalid
+		}
+		if _, _, shared, _ := topic.ParseShared(f); shared {
+			if v5 {
+				fail = packet.SharedSubscriptionsNotSupported
+			}
+			codes[i] = fail
+			continue
+		}
+		if topic.ValidFilter(f) != nil {
+			codes[i] = fail
+			continue
+		}
+		o := sp.Options
+		sub := subscription{qos: o.QoS, noLocal: o.NoLocal, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs}
+		_, existed := cl.subs[f]
+		if cl.subs == nil {
+			cl.subs = make(map[string]subscription)
+		}
+		cl.subs[f] = sub
+		s.subs.Subscribe(f, cl, sub)        // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
+		codes[i] = packet.ReasonCode(o.QoS) // [MQTT-3.9.3-1] granted QoS
+		if !v5 || o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed) {
+			sends = append(sends, retainReq{f, sub})
+		}
+	}
+	// SUBACK goes before the retained messages [MQTT-3.8.4-4].
+	c.mu.Lock()
+	var err error
+	c.ctl, err = packet.Append(c.ctl, &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}, c.version)
+	c.mu.Unlock()
+	for _, r := range sends {
+		s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
+			// [MQTT-3.3.1-8] [MQTT5-3.3.1-9] retain flag set on delivery
+			// because of a new subscription.
+			d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.qos), Retain: true, SubIDs: r.sub.subIDs}
+			cl.sess.Send(now, d)
+			return true
+		})
+	}
+	rec := s.recordLocked(cl)
+	cl.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if s.store != nil && rec.ExpiryInterval > 0 {
+		if err := s.store.SaveSession(s.ctx, rec); err != nil {
+			s.log.Error("saving session", "client", cl.id, "err", err)
+		}
+	}
+	c.drive()
+	return nil
+}
+
+// unsubscribe handles UNSUBSCRIBE.
+func (s *Server) unsubscribe(c *conn, p *packet.Unsubscribe) error {
+	cl := c.cl
+	v5 := c.version == packet.V5
+	ack := &packet.Unsuback{PacketID: p.PacketID}
+	if v5 {
+		ack.ReasonCodes = make([]packet.ReasonCode, len(p.Filters))
+	}
+	cl.mu.Lock()
+	for i, f := range p.Filters {
+		code := packet.Success
+		if _, ok := cl.subs[f]; ok {
+			delete(cl.subs, f)
+			s.subs.Unsubscribe(f, cl)
+		} else if topic.ValidFilter(f) != nil {
+			code = packet.TopicFilterInvalid
+		} else {
+			code = packet.NoSubscriptionExisted
+		}
+		if v5 {
+			ack.ReasonCodes[i] = code
+		}
+	}
+	c.mu.Lock()
+	var err error
+	c.ctl, err = packet.Append(c.ctl, ack, c.version) // [MQTT-3.10.4-4]
+	c.mu.Unlock()
+	rec := s.recordLocked(cl)
+	cl.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if s.store != nil && rec.ExpiryInterval > 0 {
+		s.store.SaveSession(s.ctx, rec)
+	}
+	c.drive()
+	return nil
+}
+
+// target is one client a message goes to, its overlapping matching
+// subscriptions merged.
+type target struct {
+	cl     *client
+	qos    packet.QoS
+	rap    bool
+	subIDs []uint32
+	merged bool // subIDs was built by merging and is owned by this target
+}
+
+// router holds the scratch space of one routing; routers are pooled so that
+// routing a message allocates nothing.
+type router struct {
+	from    *client
+	targets []target
+	index   map[*client]int
+	add     func(filter string, cl *client, sub subscription)
+	count   int
+	counter func(filter string, cl *client, sub subscription)
+}
+
+const linearTargets = 8 // up to this many targets, dedupe by scanning
+
+var routerPool = sync.Pool{New: func() any {
+	r := &router{index: make(map[*client]int)}
+	r.add = r.match
+	r.counter = func(string, *client, subscription) { r.count++ }
+	return r
+}}
+
+// match is the trie callback: it merges overlapping subscriptions of one
+// client into one target [MQTT-3.3.5-1] [MQTT5-3.3.4-2]: one copy, with the
+// maximum QoS of the matching subscriptions and all their subscription
+// identifiers [MQTT5-3.3.4-3].
+func (r *router) match(_ string, cl *client, sub subscription) {
+	if sub.noLocal && cl == r.from { // [MQTT5-3.8.3-3]
+		return
+	}
+	i := -1
+	if len(r.targets) <= linearTargets {
+		for j := range r.targets {
+			if r.targets[j].cl == cl {
+				i = j
+				break
+			}
+		}
+	} else {
+		if len(r.index) == 0 {
+			for j := range r.targets {
+				r.index[r.targets[j].cl] = j
+			}
+		}
+		if j, ok := r.index[cl]; ok {
+			i = j
+		}
+	}
+	if i < 0 {
+		r.targets = append(r.targets, target{cl: cl, qos: sub.qos, rap: sub.rap, subIDs: sub.subIDs})
+		if len(r.targets) > linearTargets+1 {
+			r.index[cl] = len(r.targets) - 1
+		}
+		return
+	}
+	t := &r.targets[i]
+	t.qos = max(t.qos, sub.qos)
+	t.rap = t.rap || sub.rap
+	if len(sub.subIDs) > 0 {
+		ids := make([]uint32, 0, len(t.subIDs)+len(sub.subIDs))
+		t.subIDs = append(append(ids, t.subIDs...), sub.subIDs...)
+		t.merged = true
+	}
+}
+
+func (r *router) reset() {
+	clear(r.targets)
+	r.targets = r.targets[:0]
+	if len(r.index) > 0 {
+		clear(r.index)
+	}
+	r.from = nil
+	r.count = 0
+}
+
+// hasSubscribers reports whether any subscription matches name.
+func (s *Server) hasSubscribers(name string) bool {
+	r := routerPool.Get().(*router)
+	s.subs.Match(name, r.counter)
+	n := r.count
+	r.reset()
+	routerPool.Put(r)
+	return n > 0
+}
+
+// route delivers a message accepted from a client (or a will) to every
+// matching subscription, and updates the retained message of its topic.
+func (s *Server) route(m *session.Message, from *client) {
+	if m.Retain { // [MQTT-3.3.1-5] [MQTT5-3.3.1-5]
+		// An empty payload removes the retained message [MQTT-3.3.1-10]
+		// [MQTT-3.3.1-11]; the store implements both.
+		if err := s.retained.SetRetained(s.ctx, m); err != nil && !errors.Is(err, s.ctx.Err()) {
+			s.log.Error("retaining message", "topic", m.Topic, "err", err)
+		}
+	}
+	r := routerPool.Get().(*router)
+	r.from = from
+	s.subs.Match(m.Topic, r.add)
+	now := time.Now()
+	for i := range r.targets {
+		s.deliver(&r.targets[i], m, now)
+	}
+	r.reset()
+	routerPool.Put(r)
+}
+
+// deliver hands m to one subscriber's session and wakes its writer. It
+// holds only that session's lock, briefly: a slow consumer never blocks the
+// publisher.
+func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
+	cl := t.cl
+	qos := min(m.QoS, t.qos) // [MQTT-3.8.4-6] [MQTT5-3.8.4-8] downgrade to the granted QoS
+	// [MQTT-3.3.1-9] retain 0 for an established subscription; MQTT 5
+	// Retain As Published keeps it [MQTT5-3.3.1-13].
+	retain := t.rap && m.Retain && cl.version == packet.V5
+	cl.mu.Lock()
+	if cl.removed || cl.sess == nil {
+		cl.mu.Unlock()
+		return
+	}
+	c := cl.conn
+	if qos == 0 && c != nil {
+		// Bound the QoS 0 backlog of a connected consumer that does not
+		// read fast enough: drop and count.
+		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(m.Payload) > s.cfg.MaxQueuedBytes {
+			cl.mu.Unlock()
+			s.stats.droppedQoS0.Add(1)
+			s.stats.dropped.Add(1)
+			s.log.Debug("dropped QoS 0 message for a slow consumer", "client", cl.id, "topic", m.Topic)
+			return
+		}
+		cl.qos0Pending++
+		cl.qos0Bytes += len(m.Payload)
+	}
+	cl.sess.Send(now, session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs})
+	cl.mu.Unlock()
+	if c != nil {
+		c.kick()
+	}
+}
+
+// persist stores the session's changes when a store is configured, and
+// counts the deliveries the session dropped. cl.mu is held.
+func (s *Server) persist(cl *client, rd *session.Ready) {
+	for i := range rd.Done {
+		if rd.Done[i].Drop != session.DropNone {
+			s.stats.dropped.Add(1)
+			if rd.Done[i].Drop == session.DropTooLarge {
+				s.stats.droppedTooLarge.Add(1)
+			}
+		}
+	}
+	if len(rd.Persist) > 0 && s.store != nil {
+		if err := s.store.Apply(s.ctx, storeUpdate(cl.id, rd.Persist)); err != nil {
+			s.log.Error("persisting session state", "client", cl.id, "err", err)
+		}
+	}
+}
+
+func storeUpdate(id string, changes []session.Change) store.Update {
+	return store.Update{ClientID: id, Changes: changes}
+}

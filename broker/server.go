@@ -1,0 +1,238 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/memory"
+	"github.com/tern-mq/tern/topic"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT broker. Create it with New, run it with Serve on one or
+// more listeners, stop it with Shutdown.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store // cfg.Store, or nil: no persistence calls
+	retained store.Store // where retained messages live: cfg.Store or a memory store
+	subs     *topic.Trie[*client, subscription]
+
+	mu        sync.Mutex
+	clients   map[string]*client
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+	wg        sync.WaitGroup // every goroutine the server starts
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	gen atomic.Uint64 // connection generations and assigned identifiers
+
+	stats counters
+
+	// testHook, when set, is called by a connection's reader for every
+	// packet it dispatches (tests inject panics with it).
+	testHook func(packet.Type)
+}
+
+type counters struct {
+	accepted        atomic.Int64
+	connected       atomic.Int64
+	received        atomic.Int64
+	sent            atomic.Int64
+	dropped         atomic.Int64
+	droppedQoS0     atomic.Int64
+	droppedTooLarge atomic.Int64
+	panics          atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Connections      int64 // open network connections (including those awaiting CONNECT)
+	Clients          int64 // connected clients
+	Sessions         int64 // client sessions, connected or not
+	Subscriptions    int64 // (filter, session) subscriptions
+	MessagesReceived int64 // PUBLISH packets accepted from clients
+	MessagesSent     int64 // PUBLISH packets written to clients
+	Dropped          int64 // messages not delivered, for any reason below or in a session queue
+	DroppedQoS0      int64 // QoS 0 messages dropped for a slow connected consumer
+	DroppedTooLarge  int64 // messages larger than the receiver's Maximum Packet Size
+	PanicsRecovered  int64 // panics recovered in connection goroutines
+}
+
+// New returns a Server configured by cfg (see Config for the defaults).
+func New(cfg Config) (*Server, error) {
+	c := cfg.withDefaults()
+	s := &Server{
+		cfg:       c,
+		log:       c.Logger,
+		store:     c.Store,
+		retained:  c.Store,
+		subs:      topic.NewTrie[*client, subscription](),
+		clients:   make(map[string]*client),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.retained == nil {
+		s.retained = memory.New()
+	}
+	if s.store != nil {
+		if err := s.restore(); err != nil {
+			return nil, fmt.Errorf("broker: restoring sessions: %w", err)
+		}
+	}
+	if c.RetryInterval > 0 {
+		s.wg.Add(1)
+		go s.retryLoop()
+	}
+	return s, nil
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	nconn, nsess := len(s.conns), len(s.clients)
+	s.mu.Unlock()
+	return Stats{
+		Connections:      int64(nconn),
+		Clients:          s.stats.connected.Load(),
+		Sessions:         int64(nsess),
+		Subscriptions:    int64(s.subs.Len()),
+		MessagesReceived: s.stats.received.Load(),
+		MessagesSent:     s.stats.sent.Load(),
+		Dropped:          s.stats.dropped.Load(),
+		DroppedQoS0:      s.stats.droppedQoS0.Load(),
+		DroppedTooLarge:  s.stats.droppedTooLarge.Load(),
+		PanicsRecovered:  s.stats.panics.Load(),
+	}
+}
+
+// Serve accepts connections on ln until Shutdown is called or ln fails. It
+// closes ln on return. Serve may be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	s.log.Info("listening", "addr", ln.Addr().String())
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("broker: accept: %w", err)
+		}
+		delay = 0
+		s.serveConn(nc)
+	}
+}
+
+// serveConn starts the reader goroutine of a new connection.
+func (s *Server) serveConn(nc net.Conn) {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+	go c.readLoop()
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops the listeners, sends DISCONNECT with reason code 0x8B
+// (Server shutting down) to MQTT 5 clients, closes every connection and
+// waits for the server's goroutines to end. When ctx ends first, the
+// remaining connections are closed at once and ctx's error is returned
+// after they end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	clients := make([]*client, 0, len(s.clients))
+	for _, cl := range s.clients {
+		clients = append(clients, cl)
+	}
+	s.mu.Unlock()
+	for _, cl := range clients {
+		cl.stopTimers()
+	}
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range conns {
+			c.close(errShutdown)
+		}
+		<-done
+	}
+	s.cancel()
+	return err
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}

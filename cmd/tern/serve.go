@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tern-mq/tern/broker"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+// shutdownTimeout bounds the graceful shutdown on SIGINT or SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+func newServeCmd() *cobra.Command {
+	var (
+		listen   []string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the MQTT broker",
+		Long: `Run the MQTT 3.1, 3.1.1 and 5.0 broker.
+
+With no --listen it listens on 127.0.0.1:1883 only; use --listen :1883 for
+every interface. Anonymous access is allowed. SIGINT or SIGTERM stops it
+gracefully (MQTT 5 clients get DISCONNECT "server shutting down").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, log, listen, nil)
+		},
+	}
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "TCP address to listen on, repeatable (default 127.0.0.1:1883)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// serve runs a broker on addrs until ctx ends, then shuts it down. ready,
+// if not nil, is called with the listeners' addresses once they listen.
+func serve(ctx context.Context, log *slog.Logger, addrs []string, ready func([]net.Addr)) error {
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1:1883"}
+	}
+	srv, err := broker.New(broker.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	log.Info("tern broker started", "version", version, "listen", listenAddrs(lns), "auth", "anonymous access allowed")
+	if ready != nil {
+		as := make([]net.Addr, len(lns))
+		for i, ln := range lns {
+			as[i] = ln.Addr()
+		}
+		ready(as)
+	}
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", shutdownTimeout)
+	case serveErr = <-errc:
+		log.Error("listener failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	for range len(lns) - boolInt(serveErr != nil) {
+		if e := <-errc; e != nil && !errors.Is(e, broker.ErrServerClosed) && serveErr == nil {
+			serveErr = e
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func listenAddrs(lns []net.Listener) string {
+	s := make([]string, len(lns))
+	for i, ln := range lns {
+		s[i] = ln.Addr().String()
+	}
+	return strings.Join(s, ",")
+}

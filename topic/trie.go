@@ -8,28 +8,31 @@ import (
 
 // Trie is a concurrent index from topic filters to subscribers, one level of the filter per
 // node. K identifies a subscriber (for example a session pointer) and V holds its options for
-// one filter. The zero value is not usable; create a Trie with NewTrie.
+// one filter. Create a Trie with NewTrie.
 //
-// Each node has its own lock, so Match calls from many goroutines proceed in parallel, and
-// Subscribe and Unsubscribe cost O(depth of the filter), independent of the number of
-// subscriptions or of siblings under one level. See the package documentation for the
-// consistency guarantee.
+// Match reads the trie without locks or writes to shared memory, so publishes proceed in
+// parallel on all cores. Subscribe and Unsubscribe lock one node at a time (two when removing
+// an empty node) and cost O(levels of the filter), independent of the number of subscriptions,
+// of siblings under one level and of subscribers of one filter. See the package documentation
+// for the consistency guarantee.
 type Trie[K comparable, V any] struct {
 	root node[K, V]
 	n    atomic.Int64
 }
 
-// node is one level of a filter. Its fields are guarded by mu, except parent-independent
-// immutable ones (filter, level) that are set at creation.
+// node is one level of a filter. Readers use only the atomic fields; writers hold mu.
 type node[K comparable, V any] struct {
-	mu       sync.RWMutex
-	filter   string // the whole filter up to and including this level
-	level    string // this level; "+" and "#" hang off plus and hash in the parent
-	dead     bool   // unlinked from its parent; never reused
-	children map[string]*node[K, V]
-	plus     *node[K, V]
-	hash     *node[K, V]
-	entries  map[K]V
+	filter string // the whole filter up to and including this level; immutable
+	level  string // this level; "+" and "#" children hang off plus and hash; immutable
+
+	children cmap[string, *node[K, V]] // by level, for levels other than "+" and "#"
+	plus     atomic.Pointer[node[K, V]]
+	hash     atomic.Pointer[node[K, V]]
+	entries  cmap[K, V]
+
+	mu     sync.Mutex // serialises writers of the fields above and guards the ones below
+	dead   bool       // unlinked from its parent (only ever when empty); never reused
+	nchild int        // children, counting plus and hash
 }
 
 // NewTrie returns an empty Trie.
@@ -40,51 +43,53 @@ func NewTrie[K comparable, V any]() *Trie[K, V] {
 // Len returns the number of (filter, subscriber) entries.
 func (t *Trie[K, V]) Len() int { return int(t.n.Load()) }
 
-// child returns the child of n for level, or nil. n.mu must be held.
+// child returns the child of n for a filter level, or nil. It needs no lock.
 func (n *node[K, V]) child(level string) *node[K, V] {
 	switch level {
 	case "+":
-		return n.plus
+		return n.plus.Load()
 	case "#":
-		return n.hash
+		return n.hash.Load()
 	}
-	return n.children[level]
+	return n.exact(level)
 }
 
-// empty reports whether n holds no entries and no children. n.mu must be held.
-func (n *node[K, V]) empty() bool {
-	return len(n.entries) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
-}
-
-// addChild creates the child of n for the level filter[start:end]. n.mu must be held for writing.
-func (n *node[K, V]) addChild(filter string, end int) *node[K, V] {
-	f := strings.Clone(filter[:end]) // do not retain the caller's (possibly large) buffer
-	lstart := strings.LastIndexByte(f, '/') + 1
-	c := &node[K, V]{filter: f, level: f[lstart:]}
-	switch c.level {
-	case "+":
-		n.plus = c
-	case "#":
-		n.hash = c
-	default:
-		if n.children == nil {
-			n.children = make(map[string]*node[K, V])
-		}
-		n.children[c.level] = c
-	}
+// exact returns the child of n for a level of a name, or nil. It needs no lock.
+func (n *node[K, V]) exact(level string) *node[K, V] {
+	c, _ := n.children.load(level)
 	return c
 }
 
-// removeChild unlinks c from n. Both locks must be held for writing.
+// empty reports whether n holds no entries and no children. n.mu must be held.
+func (n *node[K, V]) empty() bool { return n.entries.n == 0 && n.nchild == 0 }
+
+// addChild creates and links the child of n for the last level of filter[:end]. n.mu must be held.
+func (n *node[K, V]) addChild(filter string, end int) *node[K, V] {
+	f := strings.Clone(filter[:end]) // do not retain the caller's (possibly large) buffer
+	c := &node[K, V]{filter: f, level: f[strings.LastIndexByte(f, '/')+1:]}
+	switch c.level {
+	case "+":
+		n.plus.Store(c)
+	case "#":
+		n.hash.Store(c)
+	default:
+		n.children.put(c.level, c)
+	}
+	n.nchild++
+	return c
+}
+
+// removeChild unlinks c from n and marks it dead. Both locks must be held.
 func (n *node[K, V]) removeChild(c *node[K, V]) {
 	switch c.level {
 	case "+":
-		n.plus = nil
+		n.plus.Store(nil)
 	case "#":
-		n.hash = nil
+		n.hash.Store(nil)
 	default:
-		delete(n.children, c.level)
+		n.children.del(c.level)
 	}
+	n.nchild--
 	c.dead = true
 }
 
@@ -97,12 +102,7 @@ retry:
 		n := &t.root
 		for i := 0; ; {
 			end := levelEnd(filter, i)
-			n.mu.RLock()
-			c, dead := n.child(filter[i:end]), n.dead
-			n.mu.RUnlock()
-			if dead {
-				continue retry
-			}
+			c := n.child(filter[i:end])
 			if c == nil {
 				n.mu.Lock()
 				if n.dead {
@@ -120,18 +120,14 @@ retry:
 			}
 			i = end + 1
 		}
-		// A live node cannot be unlinked while it holds an entry, and its ancestors cannot be
-		// unlinked while it is linked, so an entry added to a live node is reachable from the root.
+		// A node is unlinked only when it holds no entry and no child, so a live node is reachable
+		// from the root through live nodes, and so is an entry added to it.
 		n.mu.Lock()
 		if n.dead {
 			n.mu.Unlock()
 			continue
 		}
-		if n.entries == nil {
-			n.entries = make(map[K]V, 1)
-		}
-		_, replaced = n.entries[k]
-		n.entries[k] = v
+		replaced = n.entries.put(k, v)
 		n.mu.Unlock()
 		if !replaced {
 			t.n.Add(1)
@@ -144,52 +140,37 @@ retry:
 // left without entries and children are removed.
 func (t *Trie[K, V]) Unsubscribe(filter string, k K) (removed bool) {
 	var buf [16]*node[K, V]
-retry:
-	for {
-		path := append(buf[:0], &t.root)
-		n := &t.root
-		for i := 0; ; {
-			end := levelEnd(filter, i)
-			n.mu.RLock()
-			c, dead := n.child(filter[i:end]), n.dead
-			n.mu.RUnlock()
-			if dead {
-				continue retry
-			}
-			if c == nil {
-				return false
-			}
-			n = c
-			path = append(path, n)
-			if end == len(filter) {
-				break
-			}
-			i = end + 1
-		}
-		n.mu.Lock()
-		if n.dead {
-			n.mu.Unlock()
-			continue
-		}
-		_, removed = n.entries[k]
-		if removed {
-			delete(n.entries, k)
-		}
-		prune := n.empty()
-		n.mu.Unlock()
-		if !removed {
+	path := append(buf[:0], &t.root)
+	n := &t.root
+	for i := 0; ; {
+		end := levelEnd(filter, i)
+		// A missing child means the filter had no entry at some point during this call: either
+		// n is live, or n was unlinked, and so empty, after we reached it.
+		if n = n.child(filter[i:end]); n == nil {
 			return false
 		}
-		t.n.Add(-1)
-		if prune {
-			t.prune(path)
+		path = append(path, n)
+		if end == len(filter) {
+			break
 		}
-		return true
+		i = end + 1
 	}
+	n.mu.Lock()
+	removed = !n.dead && n.entries.del(k) // a dead node was empty when it died, during this call
+	prune := removed && n.empty()
+	n.mu.Unlock()
+	if !removed {
+		return false
+	}
+	t.n.Add(-1)
+	if prune {
+		t.prune(path)
+	}
+	return true
 }
 
 // prune unlinks empty nodes from the end of path upwards. Locks are taken parent before child,
-// the same top-down order as everywhere else, so pruning cannot deadlock.
+// and every other writer holds one lock at a time, so pruning cannot deadlock.
 func (t *Trie[K, V]) prune(path []*node[K, V]) {
 	for i := len(path) - 1; i > 0; i-- {
 		p, c := path[i-1], path[i]
@@ -210,10 +191,9 @@ func (t *Trie[K, V]) prune(path []*node[K, V]) {
 // Match calls fn(filter, k, v) for every entry whose filter matches name, as Match(filter, name)
 // would decide, including the '$' rule [MQTT-4.7.2-1]. One subscriber with several overlapping
 // filters that match name is reported once per filter; deciding what to deliver is up to the
-// caller. Match allocates nothing itself.
+// caller. Match takes no lock and allocates nothing itself.
 //
-// fn runs while a read lock on the filter's node is held: it must be quick, must not block, and
-// must not call Subscribe, Unsubscribe or Match on the same Trie.
+// fn may call any method of the Trie, but should be quick: it runs on the publish path.
 func (t *Trie[K, V]) Match(name string, fn func(filter string, k K, v V)) {
 	t.root.match(name, 0, len(name) > 0 && name[0] == '$', fn)
 }
@@ -222,48 +202,46 @@ func (t *Trie[K, V]) Match(name string, fn func(filter string, k K, v V)) {
 // skipWild drops the wildcard children (the '$' rule at the root).
 func (n *node[K, V]) match(name string, i int, skipWild bool, fn func(string, K, V)) {
 	end := levelEnd(name, i)
-	n.mu.RLock()
-	exact := n.children[name[i:end]]
-	var plus, hash *node[K, V]
-	if !skipWild {
-		plus, hash = n.plus, n.hash
-	}
-	n.mu.RUnlock()
-	if hash != nil {
-		hash.report(fn) // "a/#" matches every name below "a", whatever follows
-	}
 	last := end == len(name)
-	for _, c := range [2]*node[K, V]{plus, exact} {
-		if c == nil {
-			continue
+	if !skipWild {
+		if h := n.hash.Load(); h != nil {
+			h.report(fn) // "a/#" matches every name below "a"
 		}
-		if last {
-			c.reportLast(fn)
-		} else {
-			c.match(name, end+1, false, fn)
+		if p := n.plus.Load(); p != nil {
+			p.next(name, end, last, fn)
 		}
+	}
+	if c := n.exact(name[i:end]); c != nil {
+		c.next(name, end, last, fn)
 	}
 }
 
-// reportLast reports the entries of n, reached by the last level of a name, and those of its
-// '#' child, which also matches the parent level ("sport/#" matches "sport").
-func (n *node[K, V]) reportLast(fn func(string, K, V)) {
-	n.mu.RLock()
-	for k, v := range n.entries {
-		fn(n.filter, k, v)
+// next continues a match at n, reached by the level of name ending at end.
+func (n *node[K, V]) next(name string, end int, last bool, fn func(string, K, V)) {
+	if !last {
+		n.match(name, end+1, false, fn)
+		return
 	}
-	hash := n.hash
-	n.mu.RUnlock()
-	if hash != nil {
-		hash.report(fn)
+	n.report(fn)
+	if h := n.hash.Load(); h != nil {
+		h.report(fn) // "sport/#" matches "sport"
 	}
 }
 
-// report reports the entries of n.
+// report calls fn for every entry of n.
 func (n *node[K, V]) report(fn func(string, K, V)) {
-	n.mu.RLock()
-	for k, v := range n.entries {
-		fn(n.filter, k, v)
+	s := n.entries.set.Load()
+	if s == nil {
+		return
 	}
-	n.mu.RUnlock()
+	if s.big == nil {
+		for i := range s.small {
+			fn(n.filter, s.small[i].k, s.small[i].v)
+		}
+		return
+	}
+	s.big.Range(func(k, v any) bool {
+		fn(n.filter, k.(K), v.(V))
+		return true
+	})
 }

@@ -102,7 +102,7 @@ func TestTriePrunes(t *testing.T) {
 	}
 	r := &tr.root
 	if !r.empty() {
-		t.Fatalf("root not pruned: children=%d plus=%v hash=%v", len(r.children), r.plus != nil, r.hash != nil)
+		t.Fatalf("root not pruned: %d children, %d entries", r.nchild, r.entries.n)
 	}
 }
 
@@ -281,5 +281,36 @@ func TestTrieConcurrent(t *testing.T) {
 	}
 	if tr.Len() != len(want) {
 		t.Fatalf("Len = %d, want %d", tr.Len(), len(want))
+	}
+}
+
+// TestTrieMatchReentrant changes the trie from fn, as a broker removing a session would.
+func TestTrieMatchReentrant(t *testing.T) {
+	tr := NewTrie[int, int]()
+	for k := range 20 { // more than smallMap subscribers of one filter, and a few of another
+		tr.Subscribe("a/b", k, 0)
+		if k < 3 {
+			tr.Subscribe("a/+", k, 0)
+		}
+	}
+	seen := map[entry]bool{}
+	tr.Match("a/b", func(f string, k, _ int) {
+		seen[entry{f, k}] = true
+		if !tr.Unsubscribe(f, k) {
+			t.Errorf("Unsubscribe(%q, %d) from fn found nothing", f, k)
+		}
+		tr.Subscribe("x/"+f, k, 1)
+	})
+	if len(seen) != 23 {
+		t.Fatalf("Match reported %d entries, want 23", len(seen))
+	}
+	if got := collect(t, tr, "a/b"); len(got) != 0 {
+		t.Fatalf("entries left after unsubscribing them all: %v", got)
+	}
+	if got := collect(t, tr, "x/a/b"); len(got) != 23 { // 20 of "x/a/b" and 3 of "x/a/+"
+		t.Fatalf("x/a/b has %d entries, want 23", len(got))
+	}
+	if tr.Len() != 23 {
+		t.Fatalf("Len = %d, want 23", tr.Len())
 	}
 }

@@ -519,12 +519,25 @@ func appendReasonProps(dst []byte, code ReasonCode, p *Properties, v Version) []
 	return appendProps(dst, p, propsLen(p))
 }
 
+// DISCONNECT may also omit the property length alone (section 3.14.2.2.1);
+// AUTH defines no such form, so it keeps it.
+
+func (d *Disconnect) bodyLen(v Version) int {
+	if v == V5 && d.ReasonCode != Success && d.Properties.encodable() == 0 {
+		return 1
+	}
+	return reasonPropsLen(d.ReasonCode, &d.Properties, v)
+}
+
+func (d *Disconnect) appendBody(dst []byte, v Version) []byte {
+	if v == V5 && d.ReasonCode != Success && d.Properties.encodable() == 0 {
+		return append(dst, byte(d.ReasonCode))
+	}
+	return appendReasonProps(dst, d.ReasonCode, &d.Properties, v)
+}
+
 func (d *Disconnect) check(v Version) error {
 	return checkReasonProps(d.ReasonCode, &d.Properties, DISCONNECT, &disconnectCodes, v)
-}
-func (d *Disconnect) bodyLen(v Version) int { return reasonPropsLen(d.ReasonCode, &d.Properties, v) }
-func (d *Disconnect) appendBody(dst []byte, v Version) []byte {
-	return appendReasonProps(dst, d.ReasonCode, &d.Properties, v)
 }
 
 func (a *Auth) check(v Version) error {

@@ -34,6 +34,15 @@ type Store interface {
 	// backend, one sync. It returns once the changes are durable. A client
 	// needs no record to have message state.
 	Apply(ctx context.Context, updates ...Update) error
+	// LoadState returns the message state of clientID: what
+	// session.State.Apply builds from the changes applied, which equals the
+	// State() of the session that produced them, except that NextSeq may be
+	// lower (it is 0 or above every sequence number in the state) and NextID
+	// 0 stands for 1. session.Restore accepts it. A client without message
+	// state gets the zero State. Messages in it may be shared with other
+	// states and must not be modified.
+	LoadState(ctx context.Context, clientID string) (session.State, error)
+
 	// SetRetained stores msg as the retained message of msg.Topic,
 	// replacing the previous one; when msg.Payload is empty it removes the
 	// topic's retained message instead [MQTT-3.3.1-10] [MQTT-3.3.1-11]

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -20,6 +21,7 @@ type msgState struct {
 	flights map[uint16]flightRec
 	inbound map[uint16]struct{} // QoS 2 identifiers awaiting PUBREL
 	nextID  uint16              // next packet identifier to try; 0 before any flight
+	nextSeq uint64              // one past the largest sequence number stored
 	order   uint64              // counter giving flights their send order
 }
 
@@ -31,7 +33,7 @@ type flightRec struct {
 }
 
 func (m *msgState) empty() bool {
-	return len(m.queue) == 0 && len(m.flights) == 0 && len(m.inbound) == 0 && m.nextID == 0
+	return len(m.queue) == 0 && len(m.flights) == 0 && len(m.inbound) == 0 && m.nextID == 0 && m.nextSeq == 0
 }
 
 // validate reports the first change that no backend could store. Changes are
@@ -79,6 +81,7 @@ func (m *msgState) apply(s *Store, changes []session.Change) {
 				s.bodies.unref(old.Msg)
 			}
 			m.queue[c.Seq] = d
+			m.nextSeq = max(m.nextSeq, c.Seq+1)
 		case session.ChangeInflight:
 			if old, ok := m.queue[c.Seq]; ok {
 				delete(m.queue, c.Seq)
@@ -99,8 +102,9 @@ func (m *msgState) apply(s *Store, changes []session.Change) {
 			m.order++
 			m.flights[c.PacketID] = flightRec{seq: c.Seq, stage: st, order: m.order, d: d}
 			if m.nextID = c.PacketID + 1; m.nextID == 0 {
-				m.nextID = 1
+				m.nextID = 1 // identifiers wrap after 65535, skipping 0
 			}
+			m.nextSeq = max(m.nextSeq, c.Seq+1)
 		case session.ChangeRemoved:
 			if old, ok := m.queue[c.Seq]; ok {
 				delete(m.queue, c.Seq)
@@ -142,33 +146,54 @@ func (m *msgState) release(s *Store) {
 	}
 }
 
-// sortedQueue returns the queued deliveries in sequence order.
-func (m *msgState) sortedQueue() []uint64 {
-	seqs := make([]uint64, 0, len(m.queue))
-	for seq := range m.queue {
-		seqs = append(seqs, seq)
+// snapshot returns m as a session.State: flights in the order they went in
+// flight, the queue by sequence number, inbound identifiers sorted, as
+// session.State.Apply builds it.
+func (m *msgState) snapshot() session.State {
+	st := session.State{NextID: m.nextID, NextSeq: m.nextSeq}
+	if len(m.flights) > 0 {
+		st.Inflight = make([]session.InflightEntry, 0, len(m.flights))
+		orders := make(map[uint16]uint64, len(m.flights))
+		for id, f := range m.flights {
+			// Every stored flight was written: the change is stored before
+			// its PUBLISH is sent.
+			st.Inflight = append(st.Inflight, session.InflightEntry{PacketID: id, Stage: f.stage, Seq: f.seq, Sent: true, Delivery: f.d})
+			orders[id] = f.order
+		}
+		slices.SortFunc(st.Inflight, func(a, b session.InflightEntry) int {
+			return cmp.Compare(orders[a.PacketID], orders[b.PacketID])
+		})
 	}
-	slices.Sort(seqs)
-	return seqs
+	if len(m.queue) > 0 {
+		st.Queue = make([]session.QueuedEntry, 0, len(m.queue))
+		for seq, d := range m.queue {
+			st.Queue = append(st.Queue, session.QueuedEntry{Seq: seq, Delivery: d})
+		}
+		slices.SortFunc(st.Queue, func(a, b session.QueuedEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	if len(m.inbound) > 0 {
+		st.InboundQoS2 = make([]uint16, 0, len(m.inbound))
+		for id := range m.inbound {
+			st.InboundQoS2 = append(st.InboundQoS2, id)
+		}
+		slices.Sort(st.InboundQoS2)
+	}
+	return st
 }
 
-// sortedFlights returns the packet identifiers of the flights in send order.
-func (m *msgState) sortedFlights() []uint16 {
-	ids := make([]uint16, 0, len(m.flights))
-	for id := range m.flights {
-		ids = append(ids, id)
+// LoadState implements store.Store.
+func (s *Store) LoadState(ctx context.Context, clientID string) (session.State, error) {
+	if err := s.check(ctx, "store: load state"); err != nil {
+		return session.State{}, err
 	}
-	slices.SortFunc(ids, func(a, b uint16) int {
-		oa, ob := m.flights[a].order, m.flights[b].order
-		switch {
-		case oa < ob:
-			return -1
-		case oa > ob:
-			return 1
-		}
-		return 0
-	})
-	return ids
+	sh := s.shard(clientID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	cl := sh.clients[clientID]
+	if cl == nil {
+		return session.State{}, nil
+	}
+	return cl.state.snapshot(), nil
 }
 
 // Apply implements store.Store. The shards of every client in the call are

@@ -272,8 +272,8 @@ func (c *conn) writeDirect(p packet.Packet, v packet.Version) {
 
 // handle dispatches one packet after CONNECT.
 func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
-	if h := c.srv.testHook; h != nil {
-		h(fh.Type)
+	if h := c.srv.testHook.Load(); h != nil {
+		(*h)(fh.Type)
 	}
 	cl := c.cl
 	switch fh.Type {
@@ -330,9 +330,13 @@ func (c *conn) onPublish() error {
 	if err := validName(p.Topic); err != nil {
 		return err
 	}
+	reason := packet.Success
+	if c.version == packet.V5 && p.QoS > 0 && !c.srv.hasSubscribers(p.Topic) {
+		reason = packet.NoMatchingSubscribers // [MQTT5-3.4.2-1] in PUBACK or PUBREC
+	}
 	cl := c.cl
 	cl.mu.Lock()
-	err := cl.sess.Receive(time.Now(), p)
+	err := cl.sess.ReceivePublish(time.Now(), p, nil, reason)
 	cl.mu.Unlock()
 	if err != nil {
 		return err

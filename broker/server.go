@@ -43,7 +43,7 @@ type Server struct {
 
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
-	testHook func(packet.Type)
+	testHook atomic.Pointer[func(packet.Type)]
 }
 
 type counters struct {

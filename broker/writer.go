@@ -135,9 +135,13 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound) []byte {
 	if ob.Kind == packet.PUBLISH {
 		p := &c.outPub
 		ob.Publish(p)
-		// Topic aliases are per connection: never forwarded.
-		p.Properties.Clear(packet.PropTopicAlias)
-		p.Properties.TopicAlias = 0
+		if c.version != packet.V5 {
+			p.Properties = packet.Properties{} // MQTT 3 has no properties
+		} else {
+			// Topic aliases are per connection: never forwarded.
+			p.Properties.Clear(packet.PropTopicAlias)
+			p.Properties.TopicAlias = 0
+		}
 		out, err = p.Append(out, c.version)
 		if err == nil {
 			c.srv.stats.sent.Add(1)
@@ -149,7 +153,8 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound) []byte {
 		out, err = c.outAck.Append(out, c.version)
 	}
 	if err != nil {
-		c.srv.log.Debug("encoding", "client", cl.id, "packet", ob.Kind, "err", err)
+		c.srv.stats.dropped.Add(1)
+		c.srv.log.Error("encoding", "client", cl.id, "packet", ob.Kind, "err", err)
 	}
 	return out
 }

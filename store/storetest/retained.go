@@ -125,7 +125,7 @@ var retainedTopics = []string{
 }
 
 // testRetainedMatch: wildcards and the '$' rule ([MQTT-4.7.1-2],
-// [MQTT-4.7.1-3], [MQTT-4.7.2-1], [MQTT5-4.7.1-2], [MQTT5-4.7.1-3],
+// [MQTT-4.7.1-3], [MQTT-4.7.2-1], [MQTT5-4.7.1-1], [MQTT5-4.7.1-2],
 // [MQTT5-4.7.2-1]), checked against topic.Match.
 func (o opener) testRetainedMatch(t *testing.T) {
 	st := o.store(t)

@@ -9,7 +9,6 @@ import (
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
-	"pgregory.net/rapid"
 )
 
 // testApply: the QoS 1 and QoS 2 flows in both directions, step by step.
@@ -78,34 +77,35 @@ func (o opener) testApply(t *testing.T) {
 // are counted once and reclaimed, and that a session restored from the store
 // carries on.
 func (o opener) testApplyModel(t *testing.T) {
-	o.check(t, func(rt *rapid.T, st store.Store) {
+	o.check(t, func(g *gen, st store.Store) {
+		rt := g
 		var peers []*peer
-		for i := range rapid.IntRange(1, 3).Draw(rt, "peers") {
+		for i := range g.intRange(1, 3) {
 			cfg := session.Config{
-				Version:        rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "version"),
-				SendWindow:     uint16(rapid.IntRange(1, 3).Draw(rt, "window")),
-				MaxQueued:      rapid.IntRange(1, 5).Draw(rt, "maxQueued"),
-				QueueQoS0:      rapid.Bool().Draw(rt, "queueQoS0"),
+				Version:        pick(g, []packet.Version{packet.V311, packet.V5}),
+				SendWindow:     uint16(g.intRange(1, 3)),
+				MaxQueued:      g.intRange(1, 5),
+				QueueQoS0:      g.bool(),
 				ReceiveMaximum: 3,
 			}
 			peers = append(peers, newPeer(fmt.Sprintf("client-%d", i), cfg))
 		}
 		now := t0
 		var nextID uint64
-		for range rapid.IntRange(1, 60).Draw(rt, "steps") {
-			p := peers[rapid.IntRange(0, len(peers)-1).Draw(rt, "peer")]
-			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); op {
+		for range g.intRange(1, 60) {
+			p := peers[g.intRange(0, len(peers)-1)]
+			switch op := g.intRange(0, 9); op {
 			case 0, 1, 2: // a message fanned out to some peers
 				nextID++
 				m := &session.Message{ID: nextID, Topic: fmt.Sprintf("t/%d", nextID), Payload: []byte{byte(nextID)},
-					QoS: packet.QoS(rapid.IntRange(0, 2).Draw(rt, "qos"))}
-				if rapid.IntRange(0, 4).Draw(rt, "expires") == 0 {
-					m.Expires = now.Add(time.Duration(rapid.IntRange(1, 5).Draw(rt, "ttl")) * time.Second)
+					QoS: packet.QoS(g.intRange(0, 2))}
+				if g.intRange(0, 4) == 0 {
+					m.Expires = now.Add(time.Duration(g.intRange(1, 5)) * time.Second)
 				}
 				for _, q := range peers {
-					if rapid.Bool().Draw(rt, "subscribed") {
-						d := session.Delivery{Msg: m, QoS: min(m.QoS, packet.QoS(rapid.IntRange(0, 2).Draw(rt, "granted")))}
-						if rapid.Bool().Draw(rt, "subid") {
+					if g.bool() {
+						d := session.Delivery{Msg: m, QoS: min(m.QoS, packet.QoS(g.intRange(0, 2)))}
+						if g.bool() {
 							d.SubIDs = []uint32{uint32(q.gen + 1)}
 						}
 						must(rt, q.s.Send(now, d))
@@ -113,29 +113,29 @@ func (o opener) testApplyModel(t *testing.T) {
 				}
 			case 3:
 				if !p.s.IsConnected() {
-					v := rapid.SampledFrom([]packet.Version{packet.V311, packet.V5}).Draw(rt, "connect version")
-					p.connect(now, v, uint16(rapid.IntRange(0, 3).Draw(rt, "receive maximum")))
+					v := pick(g, []packet.Version{packet.V311, packet.V5})
+					p.connect(now, v, uint16(g.intRange(0, 3)))
 				}
 			case 4:
 				p.s.Disconnected(now, p.gen)
 			case 5, 6:
 				if n := len(p.s.State().Inflight); n > 0 && p.s.IsConnected() {
-					p.ackOne(rt, now, rapid.IntRange(0, n-1).Draw(rt, "flow"), rapid.IntRange(0, 4).Draw(rt, "refuse") == 0)
+					p.ackOne(rt, now, g.intRange(0, n-1), g.intRange(0, 4) == 0)
 				}
 			case 7:
 				if p.s.IsConnected() {
 					nextID++
-					qos := packet.QoS(rapid.IntRange(1, 2).Draw(rt, "inbound qos"))
+					qos := packet.QoS(g.intRange(1, 2))
 					_ = p.inbound(now, qos, &session.Message{ID: nextID, Topic: "in", Payload: []byte("in"), QoS: qos}) // may exceed Receive Maximum
-					if rapid.Bool().Draw(rt, "pubrel") {
+					if g.bool() {
 						must(rt, p.s.Receive(now, &packet.Ack{PacketType: packet.PUBREL, PacketID: p.next}))
 					}
 				}
 			case 8:
-				now = now.Add(time.Duration(rapid.IntRange(1, 3).Draw(rt, "seconds")) * time.Second)
+				now = now.Add(time.Duration(g.intRange(1, 3)) * time.Second)
 				p.s.Tick(now)
 			case 9:
-				if rapid.Bool().Draw(rt, "delete") {
+				if g.bool() {
 					// The session ends: its state goes, and the client
 					// starts afresh.
 					must(rt, st.DeleteSession(bg, p.id))
@@ -154,7 +154,7 @@ func (o opener) testApplyModel(t *testing.T) {
 					p.s = s
 				}
 			}
-			if rapid.Bool().Draw(rt, "one call") {
+			if g.bool() {
 				persist(rt, st, peers...)
 			} else {
 				for _, q := range peers {

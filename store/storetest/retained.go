@@ -13,7 +13,6 @@ import (
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
 	"github.com/tern-mq/tern/topic"
-	"pgregory.net/rapid"
 )
 
 // msg returns a retained QoS 1 message.
@@ -168,19 +167,20 @@ func (o opener) testRetainedMatch(t *testing.T) {
 // random filters.
 func (o opener) testRetainedModel(t *testing.T) {
 	levels := []string{"a", "b", "$s", "", "c"}
-	o.check(t, func(rt *rapid.T, st store.Store) {
+	o.check(t, func(g *gen, st store.Store) {
+		rt := g
 		model := map[string]*session.Message{}
-		name := rapid.Custom(func(t *rapid.T) string {
-			n := strings.Join(rapid.SliceOfN(rapid.SampledFrom(levels), 1, 4).Draw(t, "levels"), "/")
+		name := func() string {
+			n := strings.Join(g.levels(levels, 1, 4), "/")
 			if n == "" {
 				return "a" // a topic name has at least one character [MQTT-4.7.3-1]
 			}
 			return n
-		})
-		for i := range rapid.IntRange(1, 50).Draw(rt, "ops") {
-			n := name.Draw(rt, "name")
+		}
+		for i := range g.intRange(1, 50) {
+			n := name()
 			payload := ""
-			if rapid.IntRange(0, 3).Draw(rt, "clear") > 0 {
+			if g.intRange(0, 3) > 0 {
 				payload = fmt.Sprint(i)
 			}
 			m := msg(uint64(i+1), n, payload)
@@ -192,10 +192,10 @@ func (o opener) testRetainedModel(t *testing.T) {
 			}
 		}
 		checkRetainedCount(rt, st, len(model))
-		filterLevel := rapid.SampledFrom(append([]string{"+"}, levels...))
+		filterLevels := append([]string{"+"}, levels...)
 		for range 8 {
-			ls := rapid.SliceOfN(filterLevel, 1, 4).Draw(rt, "filter")
-			if rapid.Bool().Draw(rt, "hash") {
+			ls := g.levels(filterLevels, 1, 4)
+			if g.bool() {
 				ls = append(ls, "#")
 			}
 			f := strings.Join(ls, "/")

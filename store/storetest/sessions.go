@@ -12,7 +12,6 @@ import (
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
-	"pgregory.net/rapid"
 )
 
 // sampleRecord returns a record using every field.
@@ -135,17 +134,18 @@ func (o opener) testSessions(t *testing.T) {
 
 // testSessionsModel: random saves and deletes against a map.
 func (o opener) testSessionsModel(t *testing.T) {
-	o.check(t, func(rt *rapid.T, st store.Store) {
+	o.check(t, func(g *gen, st store.Store) {
+		rt := g
 		model := map[string]store.SessionRecord{}
-		ids := rapid.SampledFrom([]string{"c1", "c2", "c3", "client/é", " "})
-		for range rapid.IntRange(1, 30).Draw(rt, "ops") {
-			id := ids.Draw(rt, "id")
-			if rapid.IntRange(0, 3).Draw(rt, "op") == 0 {
+		ids := []string{"c1", "c2", "c3", "client/é", " "}
+		for range g.intRange(1, 30) {
+			id := pick(g, ids)
+			if g.intRange(0, 3) == 0 {
 				must(rt, st.DeleteSession(bg, id))
 				delete(model, id)
 				continue
 			}
-			rec := genRecord(id).Draw(rt, "rec")
+			rec := genRecord(g, id)
 			must(rt, st.SaveSession(bg, rec))
 			model[id] = rec
 		}
@@ -168,40 +168,40 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 	}
 }
 
-func genRecord(id string) *rapid.Generator[store.SessionRecord] {
-	return rapid.Custom(func(t *rapid.T) store.SessionRecord {
+func genRecord(g *gen, id string) store.SessionRecord {
+	{
 		r := store.SessionRecord{
 			ClientID:       id,
-			Version:        rapid.SampledFrom([]packet.Version{packet.V31, packet.V311, packet.V5}).Draw(t, "version"),
-			ExpiryInterval: rapid.SampledFrom([]uint32{0, 1, 3600, store.NeverExpire}).Draw(t, "expiry"),
+			Version:        pick(g, []packet.Version{packet.V31, packet.V311, packet.V5}),
+			ExpiryInterval: pick(g, []uint32{0, 1, 3600, store.NeverExpire}),
 		}
-		if rapid.Bool().Draw(t, "disconnected") {
-			r.DisconnectedAt = time.Unix(rapid.Int64Range(0, 1<<40).Draw(t, "at"), rapid.Int64Range(0, 999999999).Draw(t, "ns"))
+		if g.bool() {
+			r.DisconnectedAt = time.Unix(g.int64Range(0, 1<<40), g.int64Range(0, 999999999))
 		}
-		for i := range rapid.IntRange(0, 4).Draw(t, "subs") {
+		for i := range g.intRange(0, 4) {
 			r.Subscriptions = append(r.Subscriptions, store.Subscription{
-				Filter: fmt.Sprintf("f/%d/%s", i, rapid.SampledFrom([]string{"+", "#", "x"}).Draw(t, "level")),
+				Filter: fmt.Sprintf("f/%d/%s", i, pick(g, []string{"+", "#", "x"})),
 				Options: packet.SubOptions{
-					QoS:               packet.QoS(rapid.IntRange(0, 2).Draw(t, "qos")),
-					NoLocal:           rapid.Bool().Draw(t, "nl"),
-					RetainAsPublished: rapid.Bool().Draw(t, "rap"),
-					RetainHandling:    byte(rapid.IntRange(0, 2).Draw(t, "rh")),
+					QoS:               packet.QoS(g.intRange(0, 2)),
+					NoLocal:           g.bool(),
+					RetainAsPublished: g.bool(),
+					RetainHandling:    byte(g.intRange(0, 2)),
 				},
-				SubID: rapid.Uint32Range(0, 268435455).Draw(t, "subid"),
+				SubID: uint32(g.int64Range(0, 268435455)),
 			})
 		}
-		if rapid.Bool().Draw(t, "will") {
-			w := &store.Will{Topic: "w/" + id, Payload: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "payload"),
-				QoS: packet.QoS(rapid.IntRange(0, 2).Draw(t, "wqos")), Retain: rapid.Bool().Draw(t, "wretain"),
-				Delay: rapid.Uint32().Draw(t, "delay")}
-			if rapid.Bool().Draw(t, "props") {
+		if g.bool() {
+			w := &store.Will{Topic: "w/" + id, Payload: g.bytes(0, 8),
+				QoS: packet.QoS(g.intRange(0, 2)), Retain: g.bool(),
+				Delay: g.r.Uint32()}
+			if g.bool() {
 				w.Properties = &packet.Properties{ResponseTopic: "r", User: []packet.UserProperty{{Key: "a", Value: "b"}}}
 				w.Properties.Set(packet.PropResponseTopic)
 			}
 			r.Will = w
 		}
 		return r
-	})
+	}
 }
 
 // testRecordCopied: the store keeps no reference to what it was given or

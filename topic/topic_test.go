@@ -226,7 +226,7 @@ func TestParseShared(t *testing.T) {
 // Generators over a small alphabet so that filters and names collide often, with '$' and
 // empty levels.
 var (
-	genNameLevel = rapid.SampledFrom([]string{"", "a", "b", "ab", "$", "$SYS", "a$", "é"})
+	genNameLevel = rapid.SampledFrom([]string{"", "a", "b", "ab", "$", "$SYS", "a$", "é", "c", "d", "e"})
 	genName      = rapid.Custom(func(t *rapid.T) string {
 		return nonEmpty(strings.Join(rapid.SliceOfN(genNameLevel, 1, 5).Draw(t, "levels"), "/"))
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -132,7 +133,7 @@ func TestTrieStateMachine(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		tr := NewTrie[int, int]()
 		model := trieModel{}
-		genK := rapid.IntRange(0, 3)
+		genK := rapid.IntRange(0, smallMap+2) // more subscribers per filter than a small set holds
 		t.Repeat(map[string]func(*rapid.T){
 			"subscribe": func(t *rapid.T) {
 				f, k, v := genFilter.Draw(t, "filter"), genK.Draw(t, "k"), rapid.Int().Draw(t, "v")
@@ -196,16 +197,17 @@ func cmpEntry(a, b entry) int {
 // then checks that every entry that should remain is present and nothing else is.
 func TestTrieConcurrent(t *testing.T) {
 	const (
-		writers = 4
-		rounds  = 300
+		writers = 8 // with 2 stable entries, up to 10 per filter: both sides of smallMap
+		rounds  = 200
 	)
 	tr := NewTrie[int, int]()
 	filters := []string{"a/b/c", "a/+/c", "a/#", "#", "+/b/+", "a/b", "a", "$SYS/#", "a/b/c/d", "/", "+"}
 	names := []string{"a/b/c", "a/b", "a", "$SYS/x", "a/b/c/d", "/", "x"}
 	// Entries that stay for the whole test: a Match must always see them.
-	const stable = 1000
+	const stable = 1000 // keys stable and stable+1
 	for _, f := range filters {
 		tr.Subscribe(f, stable, 0)
+		tr.Subscribe(f, stable+1, 0)
 	}
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
@@ -221,7 +223,7 @@ func TestTrieConcurrent(t *testing.T) {
 				want := 0
 				for _, f := range filters {
 					if Match(f, name) {
-						want++
+						want += 2
 					}
 				}
 				seen := 0
@@ -229,7 +231,7 @@ func TestTrieConcurrent(t *testing.T) {
 					if !Match(f, name) {
 						t.Errorf("Match(%q) reported non-matching %q", name, f)
 					}
-					if k == stable {
+					if k >= stable {
 						seen++
 					}
 				})
@@ -263,6 +265,7 @@ func TestTrieConcurrent(t *testing.T) {
 	want := map[entry]int{}
 	for _, f := range filters {
 		want[entry{f, stable}] = 0
+		want[entry{f, stable + 1}] = 0
 	}
 	for w := range writers {
 		for j, f := range filters {
@@ -312,5 +315,39 @@ func TestTrieMatchReentrant(t *testing.T) {
 	}
 	if tr.Len() != 23 {
 		t.Fatalf("Len = %d, want 23", tr.Len())
+	}
+}
+
+// TestTriePruneRace makes goroutines share filters along one path so that nodes are unlinked
+// and created again while others subscribe below them: a Subscribe must never land in an
+// unlinked node, and each goroutine must always find its own entry.
+func TestTriePruneRace(t *testing.T) {
+	tr := NewTrie[int, struct{}]()
+	filters := []string{"q", "q/r", "q/r/s", "q/+/s", "q/#", "q/r/s/t"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				f := filters[(g+i)%len(filters)]
+				if tr.Subscribe(f, g, struct{}{}) {
+					t.Errorf("goroutine %d: stale entry for %q", g, f)
+					return
+				}
+				found := false
+				tr.Match(strings.ReplaceAll(strings.TrimSuffix(f, "/#"), "+", "r"), func(mf string, k int, _ struct{}) { found = found || (mf == f && k == g) })
+				if !found {
+					t.Errorf("goroutine %d: Match(%q) after Subscribe missed the entry", g, f)
+					return
+				}
+				if !tr.Unsubscribe(f, g) {
+					t.Errorf("goroutine %d: lost entry for %q", g, f)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if tr.Len() != 0 || !tr.root.empty() {
+		t.Fatalf("after the race: Len %d, root has %d children", tr.Len(), tr.root.nchild)
 	}
 }

@@ -78,95 +78,131 @@ func (o opener) testApply(t *testing.T) {
 // carries on.
 func (o opener) testApplyModel(t *testing.T) {
 	o.check(t, func(g *gen, st store.Store) {
-		rt := g
-		var peers []*peer
-		for i := range g.intRange(1, 3) {
-			cfg := session.Config{
-				Version:        pick(g, []packet.Version{packet.V311, packet.V5}),
-				SendWindow:     uint16(g.intRange(1, 3)),
-				MaxQueued:      g.intRange(1, 5),
-				QueueQoS0:      g.bool(),
-				ReceiveMaximum: 3,
-			}
-			peers = append(peers, newPeer(fmt.Sprintf("client-%d", i), cfg))
-		}
-		now := t0
-		var nextID uint64
+		m := newModel(g, st, nil)
 		for range g.intRange(1, 60) {
-			p := peers[g.intRange(0, len(peers)-1)]
-			switch op := g.intRange(0, 9); op {
-			case 0, 1, 2: // a message fanned out to some peers
-				nextID++
-				m := &session.Message{ID: nextID, Topic: fmt.Sprintf("t/%d", nextID), Payload: []byte{byte(nextID)},
-					QoS: packet.QoS(g.intRange(0, 2))}
-				if g.intRange(0, 4) == 0 {
-					m.Expires = now.Add(time.Duration(g.intRange(1, 5)) * time.Second)
-				}
-				for _, q := range peers {
-					if g.bool() {
-						d := session.Delivery{Msg: m, QoS: min(m.QoS, packet.QoS(g.intRange(0, 2)))}
-						if g.bool() {
-							d.SubIDs = []uint32{uint32(q.gen + 1)}
-						}
-						must(rt, q.s.Send(now, d))
-					}
-				}
-			case 3:
-				if !p.s.IsConnected() {
-					v := pick(g, []packet.Version{packet.V311, packet.V5})
-					p.connect(now, v, uint16(g.intRange(0, 3)))
-				}
-			case 4:
-				p.s.Disconnected(now, p.gen)
-			case 5, 6:
-				if n := len(p.s.State().Inflight); n > 0 && p.s.IsConnected() {
-					p.ackOne(rt, now, g.intRange(0, n-1), g.intRange(0, 4) == 0)
-				}
-			case 7:
-				if p.s.IsConnected() {
-					nextID++
-					qos := packet.QoS(g.intRange(1, 2))
-					_ = p.inbound(now, qos, &session.Message{ID: nextID, Topic: "in", Payload: []byte("in"), QoS: qos}) // may exceed Receive Maximum
-					if g.bool() {
-						must(rt, p.s.Receive(now, &packet.Ack{PacketType: packet.PUBREL, PacketID: p.next}))
-					}
-				}
-			case 8:
-				now = now.Add(time.Duration(g.intRange(1, 3)) * time.Second)
-				p.s.Tick(now)
-			case 9:
-				if g.bool() {
-					// The session ends: its state goes, and the client
-					// starts afresh.
-					must(rt, st.DeleteSession(bg, p.id))
-					p.s, p.ref, p.gen = session.New(p.cfg), session.State{}, 0
-				} else {
-					// The broker restarts: the session comes back from
-					// the store, disconnected.
-					p.s.Disconnected(now, p.gen)
-					persist(rt, st, peers...)
-					stored, err := st.LoadState(bg, p.id)
-					must(rt, err)
-					s, err := session.Restore(p.cfg, stored)
-					if err != nil {
-						rt.Fatalf("%s: Restore(LoadState): %v", p.id, err)
-					}
-					p.s = s
-				}
-			}
-			if g.bool() {
-				persist(rt, st, peers...)
-			} else {
-				for _, q := range peers {
-					persist(rt, st, q)
-				}
-			}
-			for _, q := range peers {
-				checkPeer(rt, st, q)
-			}
-			checkBodies(rt, st, peers)
+			m.step()
 		}
 	})
+}
+
+// model drives random sessions against a store.
+type model struct {
+	g      *gen
+	st     store.Store
+	peers  []*peer
+	now    time.Time
+	nextID uint64
+	// reopen, when set, closes the store and opens it again on the same
+	// data; the "broker restart" step then restarts the whole store.
+	reopen func() store.Store
+}
+
+func newModel(g *gen, st store.Store, reopen func() store.Store) *model {
+	m := &model{g: g, st: st, now: t0, reopen: reopen}
+	for i := range g.intRange(1, 3) {
+		cfg := session.Config{
+			Version:        pick(g, []packet.Version{packet.V311, packet.V5}),
+			SendWindow:     uint16(g.intRange(1, 3)),
+			MaxQueued:      g.intRange(1, 5),
+			QueueQoS0:      g.bool(),
+			ReceiveMaximum: 3,
+		}
+		m.peers = append(m.peers, newPeer(fmt.Sprintf("client-%d", i), cfg))
+	}
+	return m
+}
+
+// step makes one random input, persists the changes and checks the store.
+func (m *model) step() {
+	g, st := m.g, m.st
+	p := m.peers[g.intRange(0, len(m.peers)-1)]
+	switch op := g.intRange(0, 9); op {
+	case 0, 1, 2: // a message fanned out to some peers
+		m.nextID++
+		msg := &session.Message{ID: m.nextID, Topic: fmt.Sprintf("t/%d", m.nextID), Payload: []byte{byte(m.nextID)},
+			QoS: packet.QoS(g.intRange(0, 2))}
+		if g.intRange(0, 4) == 0 {
+			msg.Expires = m.now.Add(time.Duration(g.intRange(1, 5)) * time.Second)
+		}
+		for _, q := range m.peers {
+			if g.bool() {
+				d := session.Delivery{Msg: msg, QoS: min(msg.QoS, packet.QoS(g.intRange(0, 2)))}
+				if g.bool() {
+					d.SubIDs = []uint32{uint32(q.gen + 1)}
+				}
+				must(g, q.s.Send(m.now, d))
+			}
+		}
+	case 3:
+		if !p.s.IsConnected() {
+			v := pick(g, []packet.Version{packet.V311, packet.V5})
+			p.connect(m.now, v, uint16(g.intRange(0, 3)))
+		}
+	case 4:
+		p.s.Disconnected(m.now, p.gen)
+	case 5, 6:
+		if n := len(p.s.State().Inflight); n > 0 && p.s.IsConnected() {
+			p.ackOne(g, m.now, g.intRange(0, n-1), g.intRange(0, 4) == 0)
+		}
+	case 7:
+		if p.s.IsConnected() {
+			m.nextID++
+			qos := packet.QoS(g.intRange(1, 2))
+			_ = p.inbound(m.now, qos, &session.Message{ID: m.nextID, Topic: "in", Payload: []byte("in"), QoS: qos}) // may exceed Receive Maximum
+			if g.bool() {
+				must(g, p.s.Receive(m.now, &packet.Ack{PacketType: packet.PUBREL, PacketID: p.next}))
+			}
+		}
+	case 8:
+		m.now = m.now.Add(time.Duration(g.intRange(1, 3)) * time.Second)
+		p.s.Tick(m.now)
+	case 9:
+		switch {
+		case g.bool():
+			// The session ends: its state goes, and the client starts
+			// afresh.
+			must(g, st.DeleteSession(bg, p.id))
+			p.s, p.ref, p.gen = session.New(p.cfg), session.State{}, 0
+		case m.reopen != nil && g.bool():
+			// The broker restarts with everything persisted: the store
+			// is closed and opened again, every session comes back
+			// from it, disconnected.
+			for _, q := range m.peers {
+				q.s.Disconnected(m.now, q.gen)
+			}
+			persist(g, st, m.peers...)
+			m.st = m.reopen()
+			for _, q := range m.peers {
+				m.restore(q)
+			}
+		default:
+			// The session is rebuilt from the store, disconnected.
+			p.s.Disconnected(m.now, p.gen)
+			persist(g, st, m.peers...)
+			m.restore(p)
+		}
+	}
+	if g.bool() {
+		persist(g, m.st, m.peers...)
+	} else {
+		for _, q := range m.peers {
+			persist(g, m.st, q)
+		}
+	}
+	for _, q := range m.peers {
+		checkPeer(g, m.st, q)
+	}
+	checkBodies(g, m.st, m.peers)
+}
+
+func (m *model) restore(p *peer) {
+	stored, err := m.st.LoadState(bg, p.id)
+	must(m.g, err)
+	s, err := session.Restore(p.cfg, stored)
+	if err != nil {
+		m.g.Fatalf("%s: Restore(LoadState): %v", p.id, err)
+	}
+	p.s = s
 }
 
 // testFanOut: one message queued to many sessions in one call is stored

@@ -168,7 +168,6 @@ func (o opener) testRetainedMatch(t *testing.T) {
 func (o opener) testRetainedModel(t *testing.T) {
 	levels := []string{"a", "b", "$s", "", "c"}
 	o.check(t, func(g *gen, st store.Store) {
-		rt := g
 		model := map[string]*session.Message{}
 		name := func() string {
 			n := strings.Join(g.levels(levels, 1, 4), "/")
@@ -184,14 +183,14 @@ func (o opener) testRetainedModel(t *testing.T) {
 				payload = fmt.Sprint(i)
 			}
 			m := msg(uint64(i+1), n, payload)
-			must(rt, st.SetRetained(bg, m))
+			must(g, st.SetRetained(bg, m))
 			if payload == "" {
 				delete(model, n)
 			} else {
 				model[n] = m
 			}
 		}
-		checkRetainedCount(rt, st, len(model))
+		checkRetainedCount(g, st, len(model))
 		filterLevels := append([]string{"+"}, levels...)
 		for range 8 {
 			ls := g.levels(filterLevels, 1, 4)
@@ -208,7 +207,7 @@ func (o opener) testRetainedModel(t *testing.T) {
 					want = append(want, m)
 				}
 			}
-			checkMatch(rt, st, f, want)
+			checkMatch(g, st, f, want)
 		}
 	})
 }

@@ -135,25 +135,24 @@ func (o opener) testSessions(t *testing.T) {
 // testSessionsModel: random saves and deletes against a map.
 func (o opener) testSessionsModel(t *testing.T) {
 	o.check(t, func(g *gen, st store.Store) {
-		rt := g
 		model := map[string]store.SessionRecord{}
 		ids := []string{"c1", "c2", "c3", "client/é", " "}
 		for range g.intRange(1, 30) {
 			id := pick(g, ids)
 			if g.intRange(0, 3) == 0 {
-				must(rt, st.DeleteSession(bg, id))
+				must(g, st.DeleteSession(bg, id))
 				delete(model, id)
 				continue
 			}
 			rec := genRecord(g, id)
-			must(rt, st.SaveSession(bg, rec))
+			must(g, st.SaveSession(bg, rec))
 			model[id] = rec
 		}
-		checkRecords(rt, st, slices.Collect(mapValues(model)))
+		checkRecords(g, st, slices.Collect(mapValues(model)))
 		stats, err := st.Stats(bg)
-		must(rt, err)
+		must(g, err)
 		if stats.Sessions != len(model) {
-			rt.Fatalf("Stats.Sessions = %d, want %d", stats.Sessions, len(model))
+			g.Fatalf("Stats.Sessions = %d, want %d", stats.Sessions, len(model))
 		}
 	})
 }
@@ -168,40 +167,39 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 	}
 }
 
+// genRecord draws a random record for client id.
 func genRecord(g *gen, id string) store.SessionRecord {
-	{
-		r := store.SessionRecord{
-			ClientID:       id,
-			Version:        pick(g, []packet.Version{packet.V31, packet.V311, packet.V5}),
-			ExpiryInterval: pick(g, []uint32{0, 1, 3600, store.NeverExpire}),
-		}
-		if g.bool() {
-			r.DisconnectedAt = time.Unix(g.int64Range(0, 1<<40), g.int64Range(0, 999999999))
-		}
-		for i := range g.intRange(0, 4) {
-			r.Subscriptions = append(r.Subscriptions, store.Subscription{
-				Filter: fmt.Sprintf("f/%d/%s", i, pick(g, []string{"+", "#", "x"})),
-				Options: packet.SubOptions{
-					QoS:               packet.QoS(g.intRange(0, 2)),
-					NoLocal:           g.bool(),
-					RetainAsPublished: g.bool(),
-					RetainHandling:    byte(g.intRange(0, 2)),
-				},
-				SubID: uint32(g.int64Range(0, 268435455)),
-			})
-		}
-		if g.bool() {
-			w := &store.Will{Topic: "w/" + id, Payload: g.bytes(0, 8),
-				QoS: packet.QoS(g.intRange(0, 2)), Retain: g.bool(),
-				Delay: g.r.Uint32()}
-			if g.bool() {
-				w.Properties = &packet.Properties{ResponseTopic: "r", User: []packet.UserProperty{{Key: "a", Value: "b"}}}
-				w.Properties.Set(packet.PropResponseTopic)
-			}
-			r.Will = w
-		}
-		return r
+	r := store.SessionRecord{
+		ClientID:       id,
+		Version:        pick(g, []packet.Version{packet.V31, packet.V311, packet.V5}),
+		ExpiryInterval: pick(g, []uint32{0, 1, 3600, store.NeverExpire}),
 	}
+	if g.bool() {
+		r.DisconnectedAt = time.Unix(g.int64Range(0, 1<<40), g.int64Range(0, 999999999))
+	}
+	for i := range g.intRange(0, 4) {
+		r.Subscriptions = append(r.Subscriptions, store.Subscription{
+			Filter: fmt.Sprintf("f/%d/%s", i, pick(g, []string{"+", "#", "x"})),
+			Options: packet.SubOptions{
+				QoS:               packet.QoS(g.intRange(0, 2)),
+				NoLocal:           g.bool(),
+				RetainAsPublished: g.bool(),
+				RetainHandling:    byte(g.intRange(0, 2)),
+			},
+			SubID: uint32(g.int64Range(0, 268435455)),
+		})
+	}
+	if g.bool() {
+		w := &store.Will{Topic: "w/" + id, Payload: g.bytes(0, 8),
+			QoS: packet.QoS(g.intRange(0, 2)), Retain: g.bool(),
+			Delay: g.r.Uint32()}
+		if g.bool() {
+			w.Properties = &packet.Properties{ResponseTopic: "r", User: []packet.UserProperty{{Key: "a", Value: "b"}}}
+			w.Properties.Set(packet.PropResponseTopic)
+		}
+		r.Will = w
+	}
+	return r
 }
 
 // testRecordCopied: the store keeps no reference to what it was given or

@@ -56,29 +56,33 @@ func (o opener) store(t *testing.T) store.Store {
 	return st
 }
 
-// check runs a randomised property runs times, each with a fresh store and
-// its own seed. A failure names the seed; STORETEST_SEED=n runs that seed
-// alone.
+// check runs a randomised property with a fresh store per run.
 func (o opener) check(t *testing.T, prop func(g *gen, st store.Store)) {
 	t.Helper()
-	base, runs := uint64(time.Now().UnixNano()), 100
+	runs(t, 100, func(g *gen) {
+		st := o(t)
+		defer closeStore(t, st)
+		prop(g, st)
+	})
+}
+
+// runs runs a randomised property n times (a fifth of that with -short),
+// each with its own seed. A failure names the seed; STORETEST_SEED=n runs
+// that seed alone.
+func runs(t *testing.T, n int, prop func(g *gen)) {
+	t.Helper()
+	base := uint64(time.Now().UnixNano())
 	if v := os.Getenv("STORETEST_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
+		seed, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			t.Fatalf("STORETEST_SEED=%q: %v", v, err)
 		}
-		base, runs = n, 1
+		base, n = seed, 1
+	} else if testing.Short() {
+		n = max(1, n/5)
 	}
-	if testing.Short() {
-		runs = 20
-	}
-	for i := range uint64(runs) {
-		g := &gen{t: t, seed: base + i, r: rand.New(rand.NewPCG(base+i, 0x5eed))}
-		st := o(t)
-		func() {
-			defer closeStore(t, st)
-			prop(g, st)
-		}()
+	for i := range uint64(n) {
+		prop(&gen{t: t, seed: base + i, r: rand.New(rand.NewPCG(base+i, 0x5eed))})
 		if t.Failed() {
 			return
 		}

@@ -82,25 +82,51 @@ func ReadFixedHeader(r io.ByteReader, maxSize int) (FixedHeader, error) {
 	return fh, checkSize(rem, 1+n, maxSize)
 }
 
-// ReadPacket reads and decodes one packet from r: ReadFixedHeader, a body
-// buffer of exactly Remaining bytes, Decode. The packet owns that buffer
-// (its strings and slices point into it). See Decode for v and errors.
+// ReadPacket reads and decodes one packet from r: ReadFixedHeader, the
+// body, Decode. The packet owns the body buffer (its strings and slices point
+// into it), which has exactly Remaining bytes. Bodies over 1 MiB are read in
+// growing steps, so memory is only committed as the bytes arrive. See
+// Decode for v and errors.
 func ReadPacket(r *bufio.Reader, v Version, maxSize int) (Packet, error) {
 	fh, err := ReadFixedHeader(r, maxSize)
 	if err != nil {
 		return nil, err
 	}
-	var body []byte
-	if fh.Remaining > 0 {
-		body = make([]byte, fh.Remaining)
-		if _, err := io.ReadFull(r, body); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("packet: reading %s body: %w", fh.Type, err)
+	body, err := readBody(r, fh.Remaining)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
+		return nil, fmt.Errorf("packet: reading %s body: %w", fh.Type, err)
 	}
 	return decodeOwned(fh, body, v)
+}
+
+const bodyStep = 1 << 20
+
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n <= bodyStep {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r, body)
+		return body, err
+	}
+	body := make([]byte, 0, bodyStep)
+	for {
+		m, err := io.ReadFull(r, body[len(body):cap(body)])
+		body = body[:len(body)+m]
+		if err != nil {
+			return nil, err
+		}
+		if len(body) == n {
+			return body, nil
+		}
+		next := make([]byte, len(body), min(2*cap(body), n))
+		copy(next, body)
+		body = next
+	}
 }
 
 // DecodeBytes decodes the packet at the start of b and returns it with the

@@ -108,12 +108,12 @@ func Size(p Packet, v Version) int {
 		if x == nil {
 			return 0
 		}
-		n, _ = x.bodyLen(v)
+		n = x.bodyLen(v, propsLen(&x.Properties))
 	case *Ack:
 		if x == nil {
 			return 0
 		}
-		n, _ = x.bodyLen(v)
+		n, _ = x.bodyLen(v, propsLen(&x.Properties))
 	default:
 		e := asEncoder(p)
 		if e == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -340,5 +341,29 @@ func TestDecodeDoesNotAlias(t *testing.T) {
 	_ = append(cp.WillPayload, 'X', 'X', 'X')
 	if cp.Username != "u" || string(cp.Password) != "p" {
 		t.Fatalf("append to WillPayload overwrote %q %q", cp.Username, cp.Password)
+	}
+}
+
+// TestReadPacketLargeBody: a body over the step size is read whole, and a
+// stream that stops early costs memory only for what arrived.
+func TestReadPacketLargeBody(t *testing.T) {
+	p := &Publish{Topic: "big", Payload: bytes.Repeat([]byte{7}, 3*bodyStep+5)}
+	enc, err := p.Append(nil, V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadPacket(bufio.NewReader(bytes.NewReader(enc)), V311, 0)
+	if err != nil || !bytes.Equal(got.(*Publish).Payload, p.Payload) || cap(got.(*Publish).Payload) != len(p.Payload) {
+		t.Fatalf("large body: %v", err)
+	}
+	short := hx("30 FF FF FF 7F 00 01 'a'")
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	if _, err := ReadPacket(bufio.NewReader(bytes.NewReader(short)), V311, 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut body: %v", err)
+	}
+	runtime.ReadMemStats(&ms2)
+	if d := ms2.TotalAlloc - ms1.TotalAlloc; d > 2*bodyStep {
+		t.Fatalf("a 268 MB header with 3 bytes of body allocated %d bytes", d)
 	}
 }

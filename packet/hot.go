@@ -116,20 +116,19 @@ func (p *Publish) check(v Version) error {
 			return errNoAlias
 		}
 	}
-	return checkProps(&p.Properties, PUBLISH, v)
+	return nil
 }
 
-// bodyLen returns the Remaining Length and the properties' length.
-func (p *Publish) bodyLen(v Version) (n, pl int) {
-	n = 2 + len(p.Topic) + len(p.Payload)
+// bodyLen returns the Remaining Length for properties of length pl.
+func (p *Publish) bodyLen(v Version, pl int) int {
+	n := 2 + len(p.Topic) + len(p.Payload)
 	if p.QoS > 0 {
 		n += 2
 	}
 	if v == V5 {
-		pl = propsLen(&p.Properties)
 		n += vbiLen(pl) + pl
 	}
-	return n, pl
+	return n
 }
 
 // Append appends the encoded PUBLISH to dst. It does not allocate when dst
@@ -140,7 +139,11 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 	if err := p.check(v); err != nil {
 		return dst, err
 	}
-	n, pl := p.bodyLen(v)
+	pl, err := checkPropsLen(&p.Properties, PUBLISH, v)
+	if err != nil {
+		return dst, err
+	}
+	n := p.bodyLen(v, pl)
 	if n > MaxRemaining {
 		return dst, errTooLarge
 	}
@@ -212,23 +215,22 @@ func (a *Ack) check(v Version) error {
 	if !ackCodes(a.PacketType).has(a.ReasonCode) {
 		return errAckCode
 	}
-	return checkProps(&a.Properties, a.PacketType, v)
+	return nil
 }
 
-// bodyLen returns the Remaining Length and the properties' length (-1 when
-// the short form without properties is used).
-func (a *Ack) bodyLen(v Version) (n, pl int) {
+// bodyLen returns the Remaining Length for properties of length pl, and
+// whether the property length is written (not in the short forms).
+func (a *Ack) bodyLen(v Version, pl int) (int, bool) {
 	if v != V5 {
-		return 2, -1
+		return 2, false
 	}
 	if a.Properties.encodable() == 0 {
 		if a.ReasonCode == Success {
-			return 2, -1
+			return 2, false
 		}
-		return 3, -1
+		return 3, false
 	}
-	pl = propsLen(&a.Properties)
-	return 3 + vbiLen(pl) + pl, pl
+	return 3 + vbiLen(pl) + pl, true
 }
 
 // Append appends the encoded acknowledgement to dst without allocating when
@@ -238,7 +240,11 @@ func (a *Ack) Append(dst []byte, v Version) ([]byte, error) {
 	if err := a.check(v); err != nil {
 		return dst, err
 	}
-	n, pl := a.bodyLen(v)
+	pl, err := checkPropsLen(&a.Properties, a.PacketType, v)
+	if err != nil {
+		return dst, err
+	}
+	n, withProps := a.bodyLen(v, pl)
 	dst = slices.Grow(dst, 1+vbiLen(n)+n)
 	var f byte
 	if a.PacketType == PUBREL {
@@ -250,7 +256,7 @@ func (a *Ack) Append(dst []byte, v Version) ([]byte, error) {
 	if n > 2 {
 		dst = append(dst, byte(a.ReasonCode))
 	}
-	if pl >= 0 {
+	if withProps {
 		dst = appendProps(dst, &a.Properties, pl)
 	}
 	return dst, nil

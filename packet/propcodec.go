@@ -106,11 +106,10 @@ func decodeProps(r *reader, p *Properties, ctx Type) error {
 	r.i += n
 	var seen PropSet
 	for pr.left() > 0 {
-		c := pr.b[pr.i]
+		id := PropID(pr.b[pr.i])
 		pr.i++
-		id := PropID(c)
 		if int(id) >= len(propTable) || propTable[id].kind == 0 {
-			return malformed("unknown property identifier 0x" + strconv.FormatUint(uint64(c), 16))
+			return malformed("unknown property identifier 0x" + strconv.FormatUint(uint64(id), 16))
 		}
 		info := &propTable[id]
 		if info.allowed&(1<<ctx) == 0 {
@@ -120,125 +119,76 @@ func decodeProps(r *reader, p *Properties, ctx Type) error {
 			return protoErr(info.name + " included more than once")
 		}
 		seen |= 1 << id
-		switch info.kind {
-		case kByte:
-			v, err := pr.u8()
-			if err != nil {
-				return err
+		switch id {
+		case PropPayloadFormat:
+			p.PayloadFormat, err = pr.flag(id)
+		case PropMessageExpiry:
+			p.MessageExpiry, err = pr.u32()
+		case PropContentType:
+			p.ContentType, err = pr.str()
+		case PropResponseTopic:
+			if p.ResponseTopic, err = pr.str(); err == nil && (p.ResponseTopic == "" || checkTopicNameString(p.ResponseTopic) != nil) {
+				err = protoErr("Response Topic is not a valid topic name") // [MQTT5-3.3.2-14]
 			}
-			if boolProps&(1<<id) != 0 && v > 1 {
-				return protoErr(info.name + " is not 0 or 1")
-			}
-			switch id {
-			case PropPayloadFormat:
-				p.PayloadFormat = v
-			case PropRequestProblemInfo:
-				p.RequestProblemInfo = v
-			case PropRequestResponseInfo:
-				p.RequestResponseInfo = v
-			case PropMaximumQoS:
-				p.MaximumQoS = v
-			case PropRetainAvailable:
-				p.RetainAvailable = v
-			case PropWildcardSubAvailable:
-				p.WildcardSubAvailable = v
-			case PropSubIDAvailable:
-				p.SubIDAvailable = v
-			case PropSharedSubAvailable:
-				p.SharedSubAvailable = v
-			}
-		case kU16:
-			v, err := pr.u16()
-			if err != nil {
-				return err
-			}
-			switch id {
-			case PropServerKeepAlive:
-				p.ServerKeepAlive = v
-			case PropReceiveMaximum:
-				if v == 0 {
-					return protoErr("Receive Maximum is 0")
-				}
-				p.ReceiveMaximum = v
-			case PropTopicAliasMaximum:
-				p.TopicAliasMaximum = v
-			case PropTopicAlias:
-				if v == 0 { // [MQTT5-3.3.2-8]
-					return protoErr("Topic Alias is 0")
-				}
-				p.TopicAlias = v
-			}
-		case kU32:
-			v, err := pr.u32()
-			if err != nil {
-				return err
-			}
-			switch id {
-			case PropMessageExpiry:
-				p.MessageExpiry = v
-			case PropSessionExpiry:
-				p.SessionExpiry = v
-			case PropWillDelay:
-				p.WillDelay = v
-			case PropMaximumPacketSize:
-				if v == 0 {
-					return protoErr("Maximum Packet Size is 0")
-				}
-				p.MaximumPacketSize = v
-			}
-		case kVBI: // only the Subscription Identifier
-			v, err := pr.vbi()
-			if err != nil {
-				return err
-			}
-			if v == 0 {
-				return protoErr("Subscription Identifier is 0")
+		case PropCorrelationData:
+			p.CorrelationData, err = pr.bin()
+		case PropSubscriptionID:
+			var v int
+			if v, err = pr.vbi(); err == nil && v == 0 {
+				err = protoErr("Subscription Identifier is 0")
 			}
 			ids = append(ids, uint32(v))
-		case kStr:
-			s, err := pr.str()
-			if err != nil {
-				return err
-			}
-			switch id {
-			case PropContentType:
-				p.ContentType = s
-			case PropResponseTopic:
-				if checkTopicNameString(s) != nil || s == "" { // [MQTT5-3.3.2-14]
-					return protoErr("Response Topic is not a valid topic name")
-				}
-				p.ResponseTopic = s
-			case PropAssignedClientID:
-				p.AssignedClientID = s
-			case PropAuthMethod:
-				p.AuthMethod = s
-			case PropResponseInfo:
-				p.ResponseInfo = s
-			case PropServerReference:
-				p.ServerReference = s
-			case PropReasonString:
-				p.ReasonString = s
-			}
-		case kBin:
-			b, err := pr.bin()
-			if err != nil {
-				return err
-			}
-			if id == PropCorrelationData {
-				p.CorrelationData = b
-			} else {
-				p.AuthData = b
-			}
-		case kPair:
-			k, err := pr.str()
-			if err != nil {
-				return err
-			}
-			v, err := pr.str()
-			if err != nil {
-				return err
+		case PropSessionExpiry:
+			p.SessionExpiry, err = pr.u32()
+		case PropAssignedClientID:
+			p.AssignedClientID, err = pr.str()
+		case PropServerKeepAlive:
+			p.ServerKeepAlive, err = pr.u16()
+		case PropAuthMethod:
+			p.AuthMethod, err = pr.str()
+		case PropAuthData:
+			p.AuthData, err = pr.bin()
+		case PropRequestProblemInfo:
+			p.RequestProblemInfo, err = pr.flag(id)
+		case PropWillDelay:
+			p.WillDelay, err = pr.u32()
+		case PropRequestResponseInfo:
+			p.RequestResponseInfo, err = pr.flag(id)
+		case PropResponseInfo:
+			p.ResponseInfo, err = pr.str()
+		case PropServerReference:
+			p.ServerReference, err = pr.str()
+		case PropReasonString:
+			p.ReasonString, err = pr.str()
+		case PropReceiveMaximum:
+			p.ReceiveMaximum, err = pr.nonZero16(id)
+		case PropTopicAliasMaximum:
+			p.TopicAliasMaximum, err = pr.u16()
+		case PropTopicAlias:
+			p.TopicAlias, err = pr.nonZero16(id) // [MQTT5-3.3.2-8]
+		case PropMaximumQoS:
+			p.MaximumQoS, err = pr.flag(id)
+		case PropRetainAvailable:
+			p.RetainAvailable, err = pr.flag(id)
+		case PropUserProperty:
+			var k, v string
+			if k, err = pr.str(); err == nil {
+				v, err = pr.str()
 			}
 			user = append(user, UserProperty{Key: k, Value: v})
+		case PropMaximumPacketSize:
+			if p.MaximumPacketSize, err = pr.u32(); err == nil && p.MaximumPacketSize == 0 {
+				err = protoErr("Maximum Packet Size is 0")
+			}
+		case PropWildcardSubAvailable:
+			p.WildcardSubAvailable, err = pr.flag(id)
+		case PropSubIDAvailable:
+			p.SubIDAvailable, err = pr.flag(id)
+		case PropSharedSubAvailable:
+			p.SharedSubAvailable, err = pr.flag(id)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if seen&(1<<PropAuthData) != 0 && seen&(1<<PropAuthMethod) == 0 {
@@ -247,6 +197,24 @@ func decodeProps(r *reader, p *Properties, ctx Type) error {
 	p.Present = seen
 	p.User, p.SubscriptionIDs = user, ids
 	return nil
+}
+
+// flag reads a byte property whose only values are 0 and 1.
+func (r *reader) flag(id PropID) (byte, error) {
+	v, err := r.u8()
+	if err == nil && v > 1 {
+		err = protoErr(propTable[id].name + " is not 0 or 1")
+	}
+	return v, err
+}
+
+// nonZero16 reads a two-byte property for which 0 is a Protocol Error.
+func (r *reader) nonZero16(id PropID) (uint16, error) {
+	v, err := r.u16()
+	if err == nil && v == 0 {
+		err = protoErr(propTable[id].name + " is 0")
+	}
+	return v, err
 }
 
 // encodable returns the identifiers to encode: the Present bits, with the
@@ -419,67 +387,82 @@ func appendProps(dst []byte, p *Properties, n int) []byte {
 // checkProps validates p for encoding in context ctx at level v: the same
 // rules decodeProps enforces, so that what is encoded decodes back.
 func checkProps(p *Properties, ctx Type, v Version) error {
+	_, err := checkPropsLen(p, ctx, v)
+	return err
+}
+
+// checkPropsLen is checkProps returning propsLen(p) as well.
+func checkPropsLen(p *Properties, ctx Type, v Version) (int, error) {
 	set := p.encodable()
 	if v != V5 {
 		if set != 0 {
-			return protoErr("properties in an MQTT " + v.String() + " " + ctxName(ctx))
+			return 0, protoErr("properties in an MQTT " + v.String() + " " + ctxName(ctx))
 		}
-		return nil
+		return 0, nil
 	}
+	n := 0
 	for s := set; s != 0; {
 		id := PropID(bits.TrailingZeros64(uint64(s)))
 		s &^= 1 << id
 		if int(id) >= len(propTable) || propTable[id].kind == 0 {
-			return malformed("unknown property identifier " + strconv.Itoa(int(id)))
+			return 0, malformed("unknown property identifier " + strconv.Itoa(int(id)))
 		}
 		info := &propTable[id]
 		if info.allowed&(1<<ctx) == 0 {
-			return protoErr(info.name + " not allowed in " + ctxName(ctx))
+			return 0, protoErr(info.name + " not allowed in " + ctxName(ctx))
 		}
 		switch info.kind {
 		case kByte:
 			if boolProps&(1<<id) != 0 && p.byteVal(id) > 1 {
-				return protoErr(info.name + " is not 0 or 1")
+				return 0, protoErr(info.name + " is not 0 or 1")
 			}
+			n += 2
 		case kU16:
 			if p.u16Val(id) == 0 && (id == PropReceiveMaximum || id == PropTopicAlias) {
-				return protoErr(info.name + " is 0")
+				return 0, protoErr(info.name + " is 0")
 			}
+			n += 3
 		case kU32:
 			if id == PropMaximumPacketSize && p.MaximumPacketSize == 0 {
-				return protoErr("Maximum Packet Size is 0")
+				return 0, protoErr("Maximum Packet Size is 0")
 			}
+			n += 5
 		case kVBI:
 			if len(p.SubscriptionIDs) > 1 && ctx != PUBLISH {
-				return protoErr("Subscription Identifier included more than once")
+				return 0, protoErr("Subscription Identifier included more than once")
 			}
 			for _, v := range p.SubscriptionIDs {
 				if v == 0 || v > MaxRemaining {
-					return protoErr("Subscription Identifier out of range")
+					return 0, protoErr("Subscription Identifier out of range")
 				}
+				n += 1 + vbiLen(int(v))
 			}
 		case kStr:
 			s := p.str(id)
 			if !validString(s) {
-				return malformed(info.name + " is not a valid UTF-8 string")
+				return 0, malformed(info.name + " is not a valid UTF-8 string")
 			}
 			if id == PropResponseTopic && (s == "" || checkTopicNameString(s) != nil) {
-				return protoErr("Response Topic is not a valid topic name")
+				return 0, protoErr("Response Topic is not a valid topic name")
 			}
+			n += 3 + len(s)
 		case kBin:
-			if len(p.bin(id)) > maxStr {
-				return malformed(info.name + " longer than 65535 bytes")
+			b := p.bin(id)
+			if len(b) > maxStr {
+				return 0, malformed(info.name + " longer than 65535 bytes")
 			}
+			n += 3 + len(b)
 		case kPair:
 			for _, u := range p.User {
 				if !validString(u.Key) || !validString(u.Value) {
-					return malformed("User Property is not a valid UTF-8 string pair")
+					return 0, malformed("User Property is not a valid UTF-8 string pair")
 				}
+				n += 5 + len(u.Key) + len(u.Value)
 			}
 		}
 	}
 	if set&(1<<PropAuthData) != 0 && set&(1<<PropAuthMethod) == 0 {
-		return protoErr("Authentication Data without Authentication Method")
+		return 0, protoErr("Authentication Data without Authentication Method")
 	}
-	return nil
+	return n, nil
 }

@@ -2,6 +2,7 @@ package packet
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -104,14 +105,38 @@ func alias(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// zeroByte is non-zero when a byte of x is zero.
+func zeroByte(x uint64) uint64 { return (x - lsb) &^ x & msb }
+
+// plainPrefix returns the length of the prefix of b, in whole 8-byte words,
+// holding only ASCII bytes other than U+0000 (and, with wild, other than
+// '+' and '#').
+func plainPrefix(b []byte, wild bool) int {
+	i := 0
+	for ; len(b)-i >= 8; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		bad := w&msb | zeroByte(w)
+		if wild {
+			bad |= zeroByte(w^(lsb*'+')) | zeroByte(w^(lsb*'#'))
+		}
+		if bad != 0 {
+			break
+		}
+	}
+	return i
+}
+
 // validUTF8 reports whether b is well-formed UTF-8 (no surrogates, no
 // overlong forms) without U+0000 [MQTT-1.5.3-1] [MQTT-1.5.3-2]
 // [MQTT5-1.5.4-1] [MQTT5-1.5.4-2]. A BOM (EF BB BF) is kept as is
 // [MQTT-1.5.3-3] [MQTT5-1.5.4-3].
 func validUTF8(b []byte) bool {
-	if len(b) > 32 {
-		return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
-	}
+	b = b[plainPrefix(b, false):]
 	for i, c := range b {
 		if c == 0 {
 			return false
@@ -131,6 +156,7 @@ func validString(s string) bool {
 // wildcards [MQTT-3.3.2-2] [MQTT5-3.3.2-2] [MQTT-4.7.1-1] [MQTT5-4.7.0-1].
 // Emptiness is checked by the caller (MQTT 5 allows it with a Topic Alias).
 func checkTopicName(b []byte) error {
+	b = b[plainPrefix(b, true):]
 	for i, c := range b {
 		switch {
 		case c == '+' || c == '#':

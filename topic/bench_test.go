@@ -105,3 +105,20 @@ func BenchmarkTrieSubscribeExisting(b *testing.B) {
 		tr.Subscribe("devices/5000/status", 5000, 2)
 	}
 }
+
+// BenchmarkTrieMatchFanout publishes to a filter shared by 1,000 subscribers (a sync.Map).
+func BenchmarkTrieMatchFanout(b *testing.B) {
+	tr := NewTrie[int, byte]()
+	for i := range 1000 {
+		tr.Subscribe("broadcast/all", i, 1)
+	}
+	b.ReportAllocs()
+	hits := 0
+	fn := func(string, int, byte) { hits++ }
+	for b.Loop() {
+		tr.Match("broadcast/all", fn)
+	}
+	if hits != 1000*b.N {
+		b.Fatalf("%d matches for %d publishes, want 1000 each", hits, b.N)
+	}
+}

@@ -94,7 +94,7 @@ func (n *node[K, V]) removeChild(c *node[K, V]) {
 }
 
 // Subscribe adds k's entry for filter with options v, or replaces v if k already has an entry
-// for exactly this filter; replaced reports the latter. The filter is stored as given: callers
+// for exactly this filter [MQTT-3.8.4-3] [MQTT5-3.8.4-3]; replaced reports the latter. The filter is stored as given: callers
 // validate it first (ValidFilter, ParseShared).
 func (t *Trie[K, V]) Subscribe(filter string, k K, v V) (replaced bool) {
 retry:
@@ -136,8 +136,10 @@ retry:
 	}
 }
 
-// Unsubscribe removes k's entry for exactly filter, and reports whether there was one. Nodes
-// left without entries and children are removed.
+// Unsubscribe removes k's entry for exactly filter, compared level by level and byte for byte
+// whether or not it has wildcards [MQTT-3.10.4-1] [MQTT5-3.10.4-1], and reports whether there was
+// one. No Match that starts after Unsubscribe returns reports the entry [MQTT-3.10.4-2]
+// [MQTT5-3.10.4-2]. Nodes left without entries and children are removed.
 func (t *Trie[K, V]) Unsubscribe(filter string, k K) (removed bool) {
 	var buf [16]*node[K, V]
 	path := append(buf[:0], &t.root)

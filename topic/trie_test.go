@@ -67,7 +67,7 @@ func TestTrieOverlappingFilters(t *testing.T) {
 	tr.Subscribe("a/#", "c1", 2)
 	tr.Subscribe("a/b", "c1", 0)
 	tr.Subscribe("a/b", "c2", 1)
-	if !tr.Subscribe("a/b", "c2", 2) {
+	if !tr.Subscribe("a/b", "c2", 2) { // [MQTT-3.8.4-3] [MQTT5-3.8.4-3]
 		t.Fatal("second Subscribe of the same (filter, subscriber) did not report a replacement")
 	}
 	got := map[string]byte{}
@@ -349,5 +349,26 @@ func TestTriePruneRace(t *testing.T) {
 	wg.Wait()
 	if tr.Len() != 0 || !tr.root.empty() {
 		t.Fatalf("after the race: Len %d, root has %d children", tr.Len(), tr.root.nchild)
+	}
+}
+
+// TestTrieUnsubscribeExact checks that filters are compared literally, wildcards included.
+func TestTrieUnsubscribeExact(t *testing.T) {
+	tr := NewTrie[int, int]()
+	for _, f := range []string{"a/+", "a/b", "a/#", "a", "+/b"} {
+		tr.Subscribe(f, 1, 0)
+	}
+	for _, f := range []string{"a/c", "a/b/#", "a/", "+/+", "#", "+", "A/b"} {
+		if tr.Unsubscribe(f, 1) { // [MQTT-3.10.4-1] [MQTT5-3.10.4-1]
+			t.Errorf("Unsubscribe(%q) removed an entry of another filter", f)
+		}
+	}
+	if !tr.Unsubscribe("a/+", 1) || tr.Len() != 4 {
+		t.Fatalf("Unsubscribe(a/+) failed; Len = %d", tr.Len())
+	}
+	got := collect(t, tr, "a/b") // [MQTT-3.10.4-2] [MQTT5-3.10.4-2]
+	want := map[entry]int{{"a/b", 1}: 0, {"a/#", 1}: 0, {"+/b", 1}: 0}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Match(a/b) after Unsubscribe(a/+) = %v, want %v", got, want)
 	}
 }

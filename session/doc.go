@@ -29,6 +29,11 @@
 //     application) and handle Ready.Done (outbound deliveries that ended);
 //  4. call Advance.
 //
+// Steps 2 and 3 are independent of each other: a broker that acknowledges
+// a PUBLISH only once the deliveries it routed are stored routes
+// Ready.Deliver first (the subscribers' Persist going into the same store
+// write as this one), then writes Ready.Packets.
+//
 // Between Ready and Advance HasReady is false and the Ready's slices stay
 // unchanged, so the caller may release its lock while writing and other
 // inputs (Send from publishers, for instance) may go on; they are returned
@@ -88,8 +93,14 @@
 //
 // Ready.Persist lists Changes which, applied in order to a State
 // (State.Apply), keep a stored copy of the session current. State returns a
-// snapshot and Restore rebuilds a disconnected Session from one. Counters
-// (Stats) and retry timers are not part of the state. Inbound QoS 1/2
+// snapshot and Restore rebuilds a disconnected Session from one; restoring
+// a session's own State gives a session that behaves the same. A State
+// rebuilt from Changes equals the session's State except for two details
+// that do not matter for correctness: InflightEntry.Sent is true for every
+// flow (the change is stored before the PUBLISH is sent, so a resend sets
+// DUP), and NextSeq is only known to exceed every stored sequence number.
+// Counters (Stats), reserved identifiers (ReserveID) and retry timers are
+// not part of the state. Inbound QoS 1/2
 // messages are recorded (ChangeInbound) but not kept in State: the session
 // only remembers QoS 2 identifiers awaiting PUBREL.
 package session

@@ -67,8 +67,14 @@ func (s *Session) ReceivePublish(now time.Time, p *packet.Publish, m *Message, r
 		s.packets = append(s.packets, Outbound{Kind: packet.PUBREC, PacketID: p.PacketID})
 		return nil
 	}
-	if err := s.checkReceiveMaximum(p.QoS); err != nil {
-		return err
+	// A DUP PUBLISH is already in the peer's count of unacknowledged
+	// messages; a QoS 1 one is not counted again (QoS 2 duplicates of an
+	// identifier awaiting PUBREL were answered above).
+	count := !(p.Dup && p.QoS == packet.QoS1)
+	if count {
+		if err := s.checkReceiveMaximum(p.QoS); err != nil {
+			return err
+		}
 	}
 	kind := packet.PUBACK
 	if p.QoS == packet.QoS2 {
@@ -83,7 +89,7 @@ func (s *Session) ReceivePublish(now time.Time, p *packet.Publish, m *Message, r
 			Delivery: Delivery{Msg: m, QoS: p.QoS, Retain: p.Retain}})
 		s.deliver = append(s.deliver, m)
 	}
-	if kind == packet.PUBACK && s.v5() {
+	if kind == packet.PUBACK && s.v5() && count {
 		s.inUnacked++
 	}
 	// [MQTT-4.3.2-2] [MQTT5-4.3.2-4] [MQTT-4.3.3-2] [MQTT5-4.3.3-8] [MQTT-4.6.0-2] [MQTT-4.6.0-3]
@@ -209,14 +215,14 @@ func (s *Session) receiveAck(now time.Time, a *packet.Ack) error {
 		o := Outbound{Kind: packet.PUBCOMP, PacketID: id}
 		if s.in.del(id) {
 			s.changes = append(s.changes, Change{Kind: ChangeReleased, PacketID: id})
+			if s.v5() {
+				s.inUnacked++ // counted until the PUBCOMP is out
+			}
 		} else {
 			s.stats.UnknownAcks++
 			if s.v5() {
 				o.Reason = packet.PacketIdentifierNotFound
 			}
-		}
-		if s.v5() {
-			s.inUnacked++
 		}
 		s.packets = append(s.packets, o) // [MQTT-4.3.3-2] [MQTT5-4.3.3-11]
 	default:

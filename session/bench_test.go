@@ -54,6 +54,26 @@ func cycleQoS1() func() {
 	}
 }
 
+// cycleSized is cycleQoS1 to a peer with a Maximum Packet Size, for a
+// message with properties and subscription identifiers: every delivery is
+// sized.
+func cycleSized() func() {
+	s := newConnected(v5cfg, Peer{Version: packet.V5, MaximumPacketSize: 1 << 20})
+	props := &packet.Properties{ContentType: "text/plain", User: []packet.UserProperty{{Key: "k", Value: "v"}}}
+	props.Set(packet.PropContentType)
+	d := Delivery{Msg: &Message{Topic: "a/b", Payload: make([]byte, 64), QoS: 1, Properties: props}, QoS: 1, SubIDs: []uint32{7}}
+	puback := &packet.Ack{PacketType: packet.PUBACK}
+	return func() {
+		_ = s.Send(t0, d)
+		rd := s.Ready()
+		puback.PacketID = rd.Packets[0].PacketID
+		s.Advance()
+		_ = s.Receive(t0, puback)
+		s.Ready()
+		s.Advance()
+	}
+}
+
 // cycleQoS2: PUBLISH, PUBREC, PUBREL, PUBCOMP.
 func cycleQoS2() func() {
 	s := newConnected(v5cfg, v5peer)
@@ -128,6 +148,7 @@ func bench(b *testing.B, cycle func() func()) {
 func BenchmarkSendQoS0(b *testing.B)    { bench(b, cycleQoS0) }
 func BenchmarkQoS1Cycle(b *testing.B)   { bench(b, cycleQoS1) }
 func BenchmarkQoS2Cycle(b *testing.B)   { bench(b, cycleQoS2) }
+func BenchmarkQoS1Sized(b *testing.B)   { bench(b, cycleSized) }
 func BenchmarkQoS1Window(b *testing.B)  { bench(b, cycleWindow) }
 func BenchmarkInboundQoS1(b *testing.B) { bench(b, cycleInbound) }
 
@@ -136,7 +157,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	for name, cycle := range map[string]func() func(){"qos0": cycleQoS0, "qos1": cycleQoS1,
-		"qos2": cycleQoS2, "window": cycleWindow, "inbound": cycleInbound} {
+		"qos2": cycleQoS2, "sized": cycleSized, "window": cycleWindow, "inbound": cycleInbound} {
 		step := cycle()
 		for range 1000 { // reach the working sizes
 			step()

@@ -150,8 +150,8 @@ func clonePublishProperties(p *packet.Properties) packet.Properties {
 		ResponseTopic:   strings.Clone(p.ResponseTopic),
 		CorrelationData: bytes.Clone(p.CorrelationData),
 		SubscriptionIDs: slices.Clone(p.SubscriptionIDs),
-		TopicAlias:      p.TopicAlias,
 	}
+	c.Clear(packet.PropTopicAlias) // an alias belongs to the connection
 	if len(p.User) > 0 {
 		c.User = make([]packet.UserProperty, len(p.User))
 		for i, u := range p.User {

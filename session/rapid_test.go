@@ -141,7 +141,7 @@ func (m *machine) Connect(t *rapid.T) {
 	var want, got []string
 	for _, e := range before {
 		if m.peer.MaximumPacketSize > 0 && e.Stage != AwaitPubcomp &&
-			publishSize(m.s.version, &e.Delivery) > int64(m.peer.MaximumPacketSize) {
+			m.s.publishSize(&e.Delivery) > int(m.peer.MaximumPacketSize) {
 			continue
 		}
 		if e.Stage == AwaitPubcomp {

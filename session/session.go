@@ -37,6 +37,7 @@ type Session struct {
 
 	retryAt time.Time // earliest flight retry deadline (zero: none)
 	stats   Stats
+	scratch packet.Publish // for sizing
 }
 
 // New returns a disconnected session with no state.
@@ -381,5 +382,18 @@ func expiry(now time.Time, m *Message) uint32 {
 }
 
 func (s *Session) tooLarge(d *Delivery) bool {
-	return s.maxPacket > 0 && publishSize(s.version, d) > int64(s.maxPacket)
+	return s.maxPacket > 0 && s.publishSize(d) > int(s.maxPacket)
+}
+
+// publishSize is the encoded size of the PUBLISH of d on the current
+// connection.
+func (s *Session) publishSize(d *Delivery) int {
+	o := Outbound{Kind: packet.PUBLISH, Expiry: 1, Delivery: *d}
+	if d.QoS > 0 {
+		o.PacketID = 1
+	}
+	o.Publish(&s.scratch)
+	n := packet.Size(&s.scratch, s.version)
+	s.scratch = packet.Publish{}
+	return n
 }

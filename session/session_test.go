@@ -428,7 +428,7 @@ func TestMQTT5_3_1_2_24_MaximumPacketSize(t *testing.T) {
 		t.Fatalf("done %+v", rd.Done)
 	}
 	// Sizes are exact for a plain PUBLISH: 1 + 1 + (2+1 topic + 2 id + 1 props + 10) = 18.
-	if n := publishSize(packet.V5, &Delivery{Msg: small, QoS: 1}); n != 18 {
+	if n := s.publishSize(&Delivery{Msg: small, QoS: 1}); n != 18 {
 		t.Fatalf("size %d", n)
 	}
 }
@@ -456,14 +456,16 @@ func TestMQTT5_3_3_2_5_MessageExpiry(t *testing.T) {
 
 // Outbound.Publish and Ack fill reused packet structs.
 func TestOutboundFill(t *testing.T) {
-	props := &packet.Properties{ContentType: "text/plain", SubscriptionIDs: []uint32{99}}
+	props := &packet.Properties{ContentType: "text/plain", SubscriptionIDs: []uint32{99}, TopicAlias: 4}
 	props.Set(packet.PropContentType)
+	props.Set(packet.PropTopicAlias)
 	m := &Message{Topic: "a/b", Payload: []byte("x"), QoS: 2, Properties: props}
 	o := Outbound{Kind: packet.PUBLISH, PacketID: 7, Dup: true, Delivery: Delivery{Msg: m, QoS: 1, Retain: true, SubIDs: []uint32{3, 4}}}
 	var p packet.Publish
 	o.Publish(&p)
 	if p.Topic != "a/b" || p.PacketID != 7 || !p.Dup || p.QoS != 1 || !p.Retain || p.Properties.ContentType != "text/plain" ||
-		len(p.Properties.SubscriptionIDs) != 2 || p.Properties.SubscriptionIDs[0] != 3 {
+		len(p.Properties.SubscriptionIDs) != 2 || p.Properties.SubscriptionIDs[0] != 3 ||
+		p.Properties.Has(packet.PropTopicAlias) || p.Properties.TopicAlias != 0 {
 		t.Fatalf("publish %+v", p)
 	}
 	var a packet.Ack
@@ -480,11 +482,14 @@ func TestMQTT5_3_3_4_6_InboundCopy(t *testing.T) {
 	p.Properties.SubscriptionIDs = []uint32{5}
 	p.Properties.Set(packet.PropMessageExpiry)
 	p.Properties.MessageExpiry = 30
+	p.Properties.Set(packet.PropTopicAlias)
+	p.Properties.TopicAlias = 2
 	mustNil(t, s.Receive(t0, p))
 	rd := drain(s)
 	m := rd.Deliver[0]
 	p.Payload[0] = 'X'
-	if m.Payload[0] != 't' || len(m.Properties.SubscriptionIDs) != 0 || !m.Expires.Equal(t0.Add(30*time.Second)) {
+	if m.Payload[0] != 't' || len(m.Properties.SubscriptionIDs) != 0 || !m.Expires.Equal(t0.Add(30*time.Second)) ||
+		m.Properties.Has(packet.PropTopicAlias) {
 		t.Fatalf("message %+v", m)
 	}
 }

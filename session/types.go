@@ -121,7 +121,8 @@ type Outbound struct {
 
 // Publish fills dst with the PUBLISH o describes. Properties are copied
 // shallowly from the message (slices are shared, read-only), with the
-// delivery's subscription identifiers and the remaining expiry.
+// delivery's subscription identifiers and the remaining expiry, without a
+// Topic Alias. An encoder for 3.1/3.1.1 ignores them.
 func (o *Outbound) Publish(dst *packet.Publish) {
 	d := &o.Delivery
 	dst.Dup = o.Dup
@@ -145,6 +146,9 @@ func (o *Outbound) Publish(dst *packet.Publish) {
 		dst.Properties.MessageExpiry = o.Expiry
 		dst.Properties.Set(packet.PropMessageExpiry)
 	}
+	// Topic aliases belong to a connection: never forwarded.
+	dst.Properties.TopicAlias = 0
+	dst.Properties.Clear(packet.PropTopicAlias)
 }
 
 // Ack fills dst with the PUBACK, PUBREC, PUBREL or PUBCOMP o describes.

@@ -86,7 +86,7 @@
 // MQTT 5 for an unknown identifier). ReceivePublish's reason lets the
 // broker refuse a message (0x87 Not authorized...) or report 0x10 No
 // matching subscribers. More unacknowledged QoS 1/2 PUBLISH than
-// Config.ReceiveMaximum is an *Error with reason 0x93, on which the broker
+// Config.ReceiveMaximum is a *packet.Error with code 0x93, on which the broker
 // disconnects.
 //
 // # Persistence

@@ -11,8 +11,9 @@ import (
 
 // Receive handles a PUBLISH, PUBACK, PUBREC, PUBREL or PUBCOMP from the
 // peer. A PUBLISH is copied into a new Message and accepted (see
-// ReceivePublish). The error is a protocol violation; its Reason is the
-// MQTT 5 reason code to disconnect with.
+// ReceivePublish). An error is a *packet.Error for a protocol violation:
+// its Code is the MQTT 5 reason code to disconnect with (a 3.1/3.1.1
+// connection is just closed).
 func (s *Session) Receive(now time.Time, p packet.Packet) error {
 	switch p := p.(type) {
 	case *packet.Publish:
@@ -20,9 +21,9 @@ func (s *Session) Receive(now time.Time, p packet.Packet) error {
 	case *packet.Ack:
 		return s.receiveAck(now, p)
 	case nil:
-		return &Error{Reason: packet.ProtocolError, Msg: "nil packet"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: "nil packet"}
 	}
-	return &Error{Reason: packet.ProtocolError, Msg: "unexpected " + p.Type().String() + " packet"}
+	return &packet.Error{Code: packet.ProtocolError, Reason: "unexpected " + p.Type().String() + " packet"}
 }
 
 // ReceivePublish handles an inbound PUBLISH. m is the application message
@@ -41,7 +42,7 @@ func (s *Session) Receive(now time.Time, p packet.Packet) error {
 // (m is then not used).
 func (s *Session) ReceivePublish(now time.Time, p *packet.Publish, m *Message, reason packet.ReasonCode) error {
 	if !s.connected {
-		return &Error{Reason: packet.ProtocolError, Msg: "PUBLISH while disconnected"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: "PUBLISH while disconnected"}
 	}
 	refused := reason.IsError()
 	if !s.v5() {
@@ -56,10 +57,10 @@ func (s *Session) ReceivePublish(now time.Time, p *packet.Publish, m *Message, r
 		return nil
 	case packet.QoS1, packet.QoS2:
 	default:
-		return &Error{Reason: packet.MalformedPacket, Msg: "PUBLISH with QoS 3"} // [MQTT-3.3.1-4]
+		return &packet.Error{Code: packet.MalformedPacket, Reason: "PUBLISH with QoS 3"} // [MQTT-3.3.1-4]
 	}
 	if p.PacketID == 0 {
-		return &Error{Reason: packet.ProtocolError, Msg: "PUBLISH with QoS > 0 and packet identifier 0"} // [MQTT-2.3.1-1]
+		return &packet.Error{Code: packet.ProtocolError, Reason: "PUBLISH with QoS > 0 and packet identifier 0"} // [MQTT-2.3.1-1]
 	}
 	if p.QoS == packet.QoS2 && s.in.has(p.PacketID) {
 		// [MQTT-4.3.3-2] [MQTT5-4.3.3-10]
@@ -108,7 +109,7 @@ func (s *Session) checkReceiveMaximum(q packet.QoS) error {
 		return nil
 	}
 	if n >= s.recvMax {
-		return &Error{Reason: packet.ReceiveMaximumExceeded, Msg: "more unacknowledged QoS 1/2 PUBLISH than Receive Maximum"}
+		return &packet.Error{Code: packet.ReceiveMaximumExceeded, Reason: "more unacknowledged QoS 1/2 PUBLISH than Receive Maximum"}
 	}
 	return nil
 }
@@ -163,11 +164,11 @@ func clonePublishProperties(p *packet.Properties) packet.Properties {
 
 func (s *Session) receiveAck(now time.Time, a *packet.Ack) error {
 	if !s.connected {
-		return &Error{Reason: packet.ProtocolError, Msg: a.PacketType.String() + " while disconnected"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: a.PacketType.String() + " while disconnected"}
 	}
 	id := a.PacketID
 	if id == 0 {
-		return &Error{Reason: packet.ProtocolError, Msg: a.PacketType.String() + " with packet identifier 0"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: a.PacketType.String() + " with packet identifier 0"}
 	}
 	i, ok := s.fl.lookup(id)
 	var stage Stage
@@ -226,7 +227,7 @@ func (s *Session) receiveAck(now time.Time, a *packet.Ack) error {
 		}
 		s.packets = append(s.packets, o) // [MQTT-4.3.3-2] [MQTT5-4.3.3-11]
 	default:
-		return &Error{Reason: packet.ProtocolError, Msg: "unexpected " + a.PacketType.String() + " packet"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: "unexpected " + a.PacketType.String() + " packet"}
 	}
 	return nil
 }

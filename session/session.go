@@ -154,13 +154,13 @@ func (s *Session) IsConnected() bool { return s.connected }
 // room; otherwise it is queued, strictly FIFO (so no message overtakes an
 // earlier one [MQTT-4.6.0-5] [MQTT5-4.6.0-5]). Drops (queue full, QoS 0
 // offline, too large, expired) are counted and reported in Ready.Done.
-// The error reports only invalid input.
+// The error (a *packet.Error) reports only invalid input.
 func (s *Session) Send(now time.Time, d Delivery) error {
 	if d.Msg == nil {
-		return &Error{Reason: packet.ImplementationSpecificError, Msg: "send of a nil message"}
+		return &packet.Error{Code: packet.ImplementationSpecificError, Reason: "send of a nil message"}
 	}
 	if d.QoS > packet.QoS2 {
-		return &Error{Reason: packet.ProtocolError, Msg: "send with invalid QoS"}
+		return &packet.Error{Code: packet.ProtocolError, Reason: "send with invalid QoS"}
 	}
 	seq := s.nextSeq
 	s.nextSeq++

@@ -318,8 +318,8 @@ func TestInboundReceiveMaximumExceeded(t *testing.T) {
 	s := newConnected(Config{Version: packet.V5, ReceiveMaximum: 2}, v5peer)
 	mustNil(t, s.Receive(t0, pub(1, 2, "a")))
 	mustNil(t, s.Receive(t0, pub(2, 1, "b")))
-	var e *Error
-	if err := s.Receive(t0, pub(3, 1, "c")); !errors.As(err, &e) || e.Reason != packet.ReceiveMaximumExceeded {
+	var e *packet.Error
+	if err := s.Receive(t0, pub(3, 1, "c")); !errors.As(err, &e) || e.Code != packet.ReceiveMaximumExceeded {
 		t.Fatalf("got %v", err)
 	}
 	drain(s) // PUBACK(2) sent: one slot free again

@@ -177,7 +177,7 @@ func (st *State) inflight(id uint16) int {
 // the SUBACK or UNSUBACK arrives.
 func (s *Session) ReserveID() (uint16, error) {
 	if s.fl.byID.n >= math.MaxUint16 {
-		return 0, &Error{Reason: packet.QuotaExceeded, Msg: "no free packet identifier"}
+		return 0, &packet.Error{Code: packet.QuotaExceeded, Reason: "no free packet identifier"}
 	}
 	id := s.allocID()
 	s.fl.byID.put(id, -1)

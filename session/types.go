@@ -232,12 +232,3 @@ func (s *Stats) DroppedTotal() uint64 {
 	}
 	return n
 }
-
-// Error is a protocol error detected by the session. Reason is the MQTT 5
-// reason code to disconnect with; a 3.1/3.1.1 connection is just closed.
-type Error struct {
-	Reason packet.ReasonCode
-	Msg    string
-}
-
-func (e *Error) Error() string { return "session: " + e.Msg + " (" + e.Reason.String() + ")" }

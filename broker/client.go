@@ -283,6 +283,7 @@ func (cl *client) detach(c *conn, reason error) {
 	deliver := c.drainDeliveries(cl)
 	cl.conn = nil
 	cl.sess.Disconnected(now, c.gen)
+	s.drainOffline(cl)
 	cl.offlineAt = now
 	var publish *session.Message
 	if w := cl.will; w != nil && !closing {

@@ -55,12 +55,7 @@ type conn struct {
 	closed  atomic.Bool
 	writeFn func()
 
-	// Reused by the reader.
-	pub packet.Publish
-	ack packet.Ack
 	// Reused by the writer that holds the writing flag.
-	outPub  packet.Publish
-	outAck  packet.Ack
 	deliver []*session.Message
 
 	disconnected bool // the reader got DISCONNECT
@@ -125,13 +120,10 @@ func (c *conn) shutdown() { c.disconnectWith(errShutdown) }
 // readLoop is the connection's reader goroutine.
 func (c *conn) readLoop() {
 	var reason error
-	defer c.finish(&reason)
-	defer func() {
-		if r := recover(); r != nil {
-			reason = c.srv.recovered(c, "reader", r)
-		}
-	}()
-	reason = c.run()
+	defer c.finish(&reason) // recovers a panic
+	if reason = c.run(); reason == nil {
+		reason = c.loop()
+	}
 }
 
 // recovered logs and counts a panic of a connection goroutine.
@@ -145,6 +137,9 @@ func (s *Server) recovered(c *conn, where string, r any) error {
 // finish runs when the reader ends: closes the connection, detaches the
 // session and logs one line.
 func (c *conn) finish(reason *error) {
+	if r := recover(); r != nil {
+		*reason = c.srv.recovered(c, "reader", r)
+	}
 	err := *reason
 	if !c.closed.Load() {
 		c.disconnectWith(err)
@@ -183,7 +178,7 @@ func reasonText(err error) string {
 	return err.Error()
 }
 
-// run reads packets until the connection ends and returns why.
+// run reads and handles CONNECT; nil means the client is connected.
 func (c *conn) run() error {
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
@@ -210,18 +205,40 @@ func (c *conn) run() error {
 	if err := c.srv.connect(c, p.(*packet.Connect)); err != nil {
 		return err
 	}
+	return nil
+}
+
+// loop reads and handles packets after CONNECT. An idle connection is
+// parked in rd.fill called from here, with a shallow stack. (The runtime
+// keeps a goroutine parked in a network read at a 4 KiB stack: it shrinks
+// a stack only when less than a quarter of it, guard included, is used.)
+func (c *conn) loop() error {
 	for {
-		fh, body, err := c.readPacket()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
+		if c.rd.r == c.rd.w {
+			if err := c.rd.fill(); err != nil {
+				return readErr(err)
 			}
-			return err
 		}
-		if err := c.handle(fh, body); err != nil {
+		if err := c.next(); err != nil {
 			return err
 		}
 	}
+}
+
+func readErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
+	}
+	return err
+}
+
+// next reads and handles one packet.
+func (c *conn) next() error {
+	fh, body, err := c.readPacket()
+	if err != nil {
+		return readErr(err)
+	}
+	return c.handle(fh, body)
 }
 
 func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
@@ -278,16 +295,20 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 	cl := c.cl
 	switch fh.Type {
 	case packet.PUBLISH:
-		if err := c.pub.Unmarshal(fh.Flags, body, c.version); err != nil {
+		sc := getScratch()
+		defer putScratch(sc)
+		if err := sc.pub.Unmarshal(fh.Flags, body, c.version); err != nil {
 			return err
 		}
-		return c.onPublish()
+		return c.onPublish(&sc.pub)
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
-		if err := c.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
+		sc := getScratch()
+		defer putScratch(sc)
+		if err := sc.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
 			return err
 		}
 		cl.mu.Lock()
-		err := cl.sess.Receive(time.Now(), &c.ack)
+		err := cl.sess.Receive(time.Now(), &sc.ack)
 		cl.mu.Unlock()
 		if err != nil {
 			return err
@@ -320,9 +341,8 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 	return protocolError("%s is not sent to a server", fh.Type)
 }
 
-// onPublish handles the PUBLISH in c.pub.
-func (c *conn) onPublish() error {
-	p := &c.pub
+// onPublish handles a decoded PUBLISH.
+func (c *conn) onPublish(p *packet.Publish) error {
 	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
 		// The server announces Topic Alias Maximum 0 [MQTT5-3.3.2-9].
 		return &packet.Error{Code: packet.TopicAliasInvalid, Reason: "topic aliases are not accepted"}
@@ -352,13 +372,13 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 	cl.mu.Lock()
 	if c.version == packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
 		if cl.expiry == 0 && p.Properties.SessionExpiry != 0 {
-			cl.mu.Unlock() // [MQTT5-3.14.2-2]
+			cl.mu.Unlock() // section 3.14.2.2.2: a protocol error
 			return protocolError("DISCONNECT sets a session expiry after CONNECT set none")
 		}
 		cl.expiry = cl.srv.capExpiry(p.Properties.SessionExpiry)
 	}
 	if c.version != packet.V5 || p.ReasonCode != packet.DisconnectWithWill {
-		cl.will = nil // [MQTT-3.1.2-10] [MQTT5-3.1.2-10]
+		cl.will = nil // [MQTT-3.1.2-10] [MQTT5-3.1.2-10] [MQTT5-3.14.4-3]
 	}
 	cl.mu.Unlock()
 	c.disconnected = true
@@ -386,4 +406,23 @@ func (c *conn) queue(p packet.Packet) {
 		return
 	}
 	c.drive()
+}
+
+// scratch holds the packet values decoded into or encoded from on the hot
+// path; pooled so that an idle connection does not hold them.
+type scratch struct {
+	pub packet.Publish
+	ack packet.Ack
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	// Keep the slices' capacity, drop references into buffers.
+	sc.pub.Topic, sc.pub.Payload = "", nil
+	sc.pub.Properties = packet.Properties{User: sc.pub.Properties.User[:0], SubscriptionIDs: sc.pub.Properties.SubscriptionIDs[:0]}
+	sc.ack.Properties = packet.Properties{User: sc.ack.Properties.User[:0]}
+	scratchPool.Put(sc)
 }

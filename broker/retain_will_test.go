@@ -110,7 +110,8 @@ func TestWillNotPublishedAfterDisconnect_MQTT_3_1_2_10(t *testing.T) {
 	sub.expectNothing(200 * time.Millisecond)
 }
 
-// [MQTT5-3.14.4-3] v5 DISCONNECT with reason 0x04 publishes the will.
+// A v5 DISCONNECT with reason 0x04 (Disconnect with Will Message) publishes
+// the will, and [MQTT5-3.1.2-8] only once.
 func TestWillPublishedOnDisconnectWithWill_MQTT5_3_14_4_3(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	sub := willSub(t, addr)

@@ -66,6 +66,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 		cl.subs[f] = sub
 		s.subs.Subscribe(f, cl, sub)        // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
 		codes[i] = packet.ReasonCode(o.QoS) // [MQTT-3.9.3-1] granted QoS
+		// [MQTT5-3.3.1-9] [MQTT5-3.3.1-10] Retain Handling 0, or 1 for a new subscription.
 		if !v5 || o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed) {
 			sends = append(sends, retainReq{f, sub})
 		}
@@ -77,7 +78,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 	c.mu.Unlock()
 	for _, r := range sends {
 		s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
-			// [MQTT-3.3.1-8] [MQTT5-3.3.1-9] retain flag set on delivery
+			// [MQTT-3.3.1-8] retain flag set on delivery
 			// because of a new subscription.
 			d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.qos), Retain: true, SubIDs: r.sub.subIDs}
 			cl.sess.Send(now, d)
@@ -280,9 +281,24 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 		cl.qos0Bytes += len(m.Payload)
 	}
 	cl.sess.Send(now, session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs})
+	if c == nil {
+		// No writer drains an offline session: persist its queue changes
+		// and count its drops here.
+		s.drainOffline(cl)
+	}
 	cl.mu.Unlock()
 	if c != nil {
 		c.kick()
+	}
+}
+
+// drainOffline drains the Ready of an offline session; it has no packets
+// to send. cl.mu is held.
+func (s *Server) drainOffline(cl *client) {
+	for cl.sess.HasReady() {
+		rd := cl.sess.Ready()
+		s.persist(cl, &rd)
+		cl.sess.Advance()
 	}
 }
 

@@ -118,9 +118,11 @@ func (c *conn) drain(cl *client, out []byte, deliver []*session.Message) ([]byte
 		rd := cl.sess.Ready()
 		c.srv.persist(cl, &rd) // persist, then send, then deliver
 		if rd.Gen == c.gen {
+			sc := getScratch()
 			for i := range rd.Packets {
-				out = c.encode(cl, out, &rd.Packets[i])
+				out = c.encode(cl, out, &rd.Packets[i], sc)
 			}
+			putScratch(sc)
 		}
 		deliver = append(deliver, rd.Deliver...)
 		cl.sess.Advance()
@@ -130,10 +132,10 @@ func (c *conn) drain(cl *client, out []byte, deliver []*session.Message) ([]byte
 
 // encode appends one outbound packet of the session, with the reused
 // packet values: no allocation.
-func (c *conn) encode(cl *client, out []byte, ob *session.Outbound) []byte {
+func (c *conn) encode(cl *client, out []byte, ob *session.Outbound, sc *scratch) []byte {
 	var err error
 	if ob.Kind == packet.PUBLISH {
-		p := &c.outPub
+		p := &sc.pub
 		ob.Publish(p)
 		if c.version != packet.V5 {
 			p.Properties = packet.Properties{} // MQTT 3 has no properties
@@ -149,8 +151,8 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound) []byte {
 		p.Properties = packet.Properties{}
 		p.Payload = nil
 	} else {
-		ob.Ack(&c.outAck)
-		out, err = c.outAck.Append(out, c.version)
+		ob.Ack(&sc.ack)
+		out, err = sc.ack.Append(out, c.version)
 	}
 	if err != nil {
 		c.srv.stats.dropped.Add(1)

@@ -15,7 +15,7 @@ func (t *idTable) bucket(id uint16) int {
 }
 
 func (t *idTable) get(id uint16) (int32, bool) {
-	if t.n == 0 {
+	if t.n == 0 || id == 0 {
 		return 0, false
 	}
 	mask := len(t.keys) - 1
@@ -34,6 +34,7 @@ func (t *idTable) has(id uint16) bool {
 	return ok
 }
 
+// put sets id's value; id must not be 0.
 func (t *idTable) put(id uint16, v int32) {
 	if (t.n+1)*2 > len(t.keys) {
 		t.grow()
@@ -53,7 +54,7 @@ func (t *idTable) put(id uint16, v int32) {
 }
 
 func (t *idTable) del(id uint16) bool {
-	if t.n == 0 {
+	if t.n == 0 || id == 0 {
 		return false
 	}
 	mask := len(t.keys) - 1

@@ -8,7 +8,8 @@
 // Decode are its two halves, DecodeBytes works on a byte slice. The size
 // limit (maxSize, the server's Maximum Packet Size; 0 for the protocol's
 // 268,435,455 + 5) is checked from the fixed header, before the body is
-// read or allocated. The level v passed in is the session's (from its
+// read or allocated; ReadPacket then commits memory for a body over 1 MiB
+// only as its bytes arrive. The level v passed in is the session's (from its
 // CONNECT): any level but V5 decodes MQTT 3 packets. CONNECT carries its
 // own level and ignores v.
 //
@@ -39,7 +40,9 @@
 //   - A wildcard in a PUBLISH or will topic, and an empty topic in 3.x or an
 //     empty will topic, are TopicNameInvalid (0x90); an empty topic without
 //     a Topic Alias in MQTT 5 is a Protocol Error.
-//   - A one-byte AUTH (reason code without property length) is accepted.
+//   - A one-byte AUTH (reason code without property length) is accepted;
+//     AUTH is encoded with its property length, DISCONNECT without it when
+//     there are no properties, acknowledgements in their shortest form.
 //
 // # Errors
 //

@@ -7,6 +7,8 @@ import (
 	"io"
 	"reflect"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // Fuzz targets: no input panics or hangs, every error is an *Error or an
@@ -25,6 +27,13 @@ func seeds(f *testing.F, v Version, add func(b []byte)) {
 		&Connack{SessionPresent: true}, &Disconnect{ReasonCode: ServerBusy}, &Auth{ReasonCode: ContinueAuthentication},
 		&Pingreq{}, &Pingresp{}, &Connect{Version: V31, ClientID: "c"}, &Connect{Version: V311, ClientID: "c", UsernameFlag: true, Username: "u"}} {
 		if b, err := Append(nil, p, v); err == nil {
+			add(b)
+		}
+	}
+	// Generated packets carry every property the packet allows.
+	gen := rapid.Custom(func(t *rapid.T) Packet { return genPacket(t, v) })
+	for i := range 40 {
+		if b, err := Append(nil, gen.Example(i), v); err == nil {
 			add(b)
 		}
 	}

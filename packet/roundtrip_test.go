@@ -3,6 +3,8 @@ package packet
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io"
 	"reflect"
 	"testing"
 
@@ -38,6 +40,10 @@ func TestRoundTrip(t *testing.T) {
 				}
 				if !reflect.DeepEqual(got, p) {
 					t.Fatalf("DecodeBytes:\n got %#v\nwant %#v", got, p)
+				}
+				cut := rapid.IntRange(0, len(b)-1).Draw(t, "cut")
+				if _, _, err := DecodeBytes(b[:cut], v, 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("DecodeBytes of a %d-byte prefix: %v; want io.ErrUnexpectedEOF", cut, err)
 				}
 				got, err = ReadPacket(bufio.NewReader(bytes.NewReader(b)), v, len(b))
 				if err != nil || !reflect.DeepEqual(got, p) {

@@ -55,6 +55,10 @@ type subscription struct {
 }
 
 func (s *Server) newSession(v packet.Version) *session.Session {
+	return session.New(s.sessionConfig(v))
+}
+
+func (s *Server) sessionConfig(v packet.Version) session.Config {
 	cfg := session.Config{
 		Role:           session.Server,
 		Version:        v,
@@ -67,7 +71,7 @@ func (s *Server) newSession(v packet.Version) *session.Session {
 	if v != packet.V5 && s.cfg.RetryInterval > 0 {
 		cfg.Retry = session.Retry{Initial: s.cfg.RetryInterval, Max: s.cfg.RetryMax}
 	}
-	return session.New(cfg)
+	return cfg
 }
 
 // capExpiry applies MaxSessionExpiry to a requested expiry interval.
@@ -104,8 +108,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		id = "tern-" + strconv.FormatUint(s.gen.Add(1), 36) + "-" + strconv.FormatInt(now.UnixNano()%1e9, 36)
 		assigned = true
 	}
-	if err := validName(p.WillTopic); p.WillFlag && err != nil {
-		return refuse(0, packet.TopicNameInvalid, err.Error())
+	if p.WillFlag {
+		if err := validName(p.WillTopic); err != nil {
+			return refuse(0, packet.TopicNameInvalid, err.Error())
+		}
 	}
 	var peer session.Peer
 	peer.Version = p.Version
@@ -141,7 +147,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 
 	var w *will
 	if p.WillFlag { // [MQTT-3.1.2-8] [MQTT5-3.1.2-7]
-		w = &will{msg: &session.Message{Topic: p.WillTopic, Payload: p.WillPayload, QoS: p.WillQoS, Retain: p.WillRetain}}
+		w = &will{msg: &session.Message{ID: s.messageID(), Topic: p.WillTopic, Payload: p.WillPayload, QoS: p.WillQoS, Retain: p.WillRetain}}
 		if v5 {
 			wp := p.WillProperties
 			w.delay = wp.WillDelay

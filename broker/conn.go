@@ -354,9 +354,20 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	if c.version == packet.V5 && p.QoS > 0 && !c.srv.hasSubscribers(p.Topic) {
 		reason = packet.NoMatchingSubscribers // [MQTT5-3.4.2-1] in PUBACK or PUBREC
 	}
+	now := time.Now()
+	var m *session.Message // nil: the session copies p
+	if c.srv.store != nil {
+		// A stored message body needs an identifier.
+		m = session.NewMessage(now, p)
+		m.ID = c.srv.messageID()
+		if m.Properties != nil { // a client sends none [MQTT5-3.3.4-6]
+			m.Properties.SubscriptionIDs = nil
+			m.Properties.Clear(packet.PropSubscriptionID)
+		}
+	}
 	cl := c.cl
 	cl.mu.Lock()
-	err := cl.sess.ReceivePublish(time.Now(), p, nil, reason)
+	err := cl.sess.ReceivePublish(now, p, m, reason)
 	cl.mu.Unlock()
 	if err != nil {
 		return err

@@ -37,7 +37,8 @@ type Server struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	gen atomic.Uint64 // connection generations and assigned identifiers
+	gen   atomic.Uint64 // connection generations and assigned identifiers
+	msgID atomic.Uint64 // the last Message.ID given, when a store is configured
 
 	stats counters
 
@@ -89,6 +90,11 @@ func New(cfg Config) (*Server, error) {
 		s.retained = memory.New()
 	}
 	if s.store != nil {
+		max, err := s.store.MaxMessageID(s.ctx)
+		if err != nil {
+			return nil, fmt.Errorf("broker: reading the store: %w", err)
+		}
+		s.msgID.Store(max)
 		if err := s.restore(); err != nil {
 			return nil, fmt.Errorf("broker: restoring sessions: %w", err)
 		}
@@ -235,4 +241,13 @@ func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
+}
+
+// messageID returns a new Message.ID when a store is configured (the store
+// keeps one body per ID), else 0.
+func (s *Server) messageID() uint64 {
+	if s.store == nil {
+		return 0
+	}
+	return s.msgID.Add(1)
 }

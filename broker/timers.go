@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tern-mq/tern/session"
@@ -63,9 +64,12 @@ func (s *Server) restore() error {
 			continue
 		}
 		cl := &client{srv: s, id: rec.ClientID, version: rec.Version, expiry: rec.ExpiryInterval}
-		cl.sess = s.newSession(rec.Version)
-		if err := s.restoreState(cl); err != nil {
-			return err
+		st, err := s.store.LoadState(s.ctx, rec.ClientID)
+		if err != nil {
+			return fmt.Errorf("loading the state of %q: %w", rec.ClientID, err)
+		}
+		if cl.sess, err = session.Restore(s.sessionConfig(rec.Version), st); err != nil {
+			return fmt.Errorf("restoring the session of %q: %w", rec.ClientID, err)
 		}
 		cl.offlineAt = rec.DisconnectedAt
 		if cl.offlineAt.IsZero() {
@@ -89,7 +93,7 @@ func (s *Server) restore() error {
 			s.subs.Subscribe(sub.Filter, cl, o)
 		}
 		if w := rec.Will; w != nil {
-			cl.pendingWill = &will{delay: w.Delay, msg: &session.Message{Topic: w.Topic, Payload: w.Payload,
+			cl.pendingWill = &will{delay: w.Delay, msg: &session.Message{ID: s.messageID(), Topic: w.Topic, Payload: w.Payload,
 				QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}}
 		}
 		s.clients[cl.id] = cl
@@ -97,10 +101,5 @@ func (s *Server) restore() error {
 		cl.armTimerLocked(now)
 		cl.mu.Unlock()
 	}
-	return nil
-}
-
-// restoreState loads the message state of a restored session.
-func (s *Server) restoreState(cl *client) error {
 	return nil
 }

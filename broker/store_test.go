@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store/memory"
+)
+
+// runOn serves a new server with cfg on a loopback listener; stop shuts it
+// down.
+func runOn(t *testing.T, cfg Config) (addr string, stop func()) {
+	t.Helper()
+	cfg.Logger = testLogger()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	return ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	}
+}
+
+// With a Store, a persistent session survives a restart of the server
+// [MQTT-3.1.2-4]: its subscriptions, its queued messages and the retained
+// messages.
+func TestSessionSurvivesRestartWithStore_MQTT_3_1_2_4(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	addr, stop := runOn(t, Config{Store: st})
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("durable", false)
+	sub.subscribe(1, "p/#", 1)
+	sub.disconnect()
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	for i := range 3 {
+		pub.send(&packet.Publish{Topic: "p/q", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{'a' + byte(i)}})
+		pub.recvAck(packet.PUBACK)
+	}
+	pub.send(&packet.Publish{Topic: "p/r", Retain: true, QoS: 1, PacketID: 9, Payload: []byte("kept")})
+	pub.recvAck(packet.PUBACK)
+	pub.disconnect()
+	stop()
+
+	addr, stop = runOn(t, Config{Store: st})
+	defer stop()
+	sub = dial(t, addr, packet.V311)
+	if ack := sub.mustConnect("durable", false); !ack.SessionPresent {
+		t.Fatal("session not present after restart")
+	}
+	var got []string
+	for range 4 {
+		p := sub.recvPublish()
+		got = append(got, string(p.Payload))
+		sub.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: p.PacketID})
+	}
+	if got[0] != "a" || got[1] != "b" || got[2] != "c" || got[3] != "kept" {
+		t.Fatalf("got %q, want a, b, c, kept", got)
+	}
+	sub.expectNothing(100 * time.Millisecond)
+	// The subscription was restored: new messages arrive too.
+	pub = dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "p/new", Payload: []byte("live")})
+	if p := sub.recvPublish(); string(p.Payload) != "live" {
+		t.Fatalf("got %+v", p)
+	}
+	late := dial(t, addr, packet.V311)
+	late.mustConnect("late", true)
+	late.subscribe(1, "p/r", 0)
+	if p := late.recvPublish(); !p.Retain || string(p.Payload) != "kept" {
+		t.Fatalf("retained after restart: %+v", p)
+	}
+}
+
+// [MQTT5-3.1.2-23] the session is kept after the connection closes, until
+// its Session Expiry Interval passes; then it is removed.
+func TestSessionExpiry_MQTT5_3_1_2_23(t *testing.T) {
+	s, addr := startServer(t, Config{})
+	c := dial(t, addr, packet.V5)
+	c.mustConnect("exp", false, withProps(func(p *packet.Properties) {
+		p.SessionExpiry = 1
+		p.Set(packet.PropSessionExpiry)
+	}))
+	c.subscribe(1, "e", 0)
+	c.disconnect()
+	if s.Stats().Sessions != 1 {
+		t.Fatalf("sessions %d, want 1 right after disconnect", s.Stats().Sessions)
+	}
+	eventually(t, "session expired", func() bool { return s.Stats().Sessions == 0 && s.Stats().Subscriptions == 0 })
+	c = dial(t, addr, packet.V5)
+	if ack := c.mustConnect("exp", false); ack.SessionPresent {
+		t.Fatal("expired session still present")
+	}
+	c.disconnect()
+}

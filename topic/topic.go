@@ -98,32 +98,37 @@ func Match(filter, name string) bool {
 	if len(name) > 0 && name[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
 		return false // [MQTT-4.7.2-1]
 	}
-	fi, ni := 0, 0
-	nameDone := false // all levels of name have been consumed
-	for {
-		fe := levelEnd(filter, fi)
-		flev := filter[fi:fe]
-		if flev == "#" {
-			return true // matches the remaining levels, or the parent level if none remain
+	// i and j are at the start of a level of filter and of name.
+	i, j := 0, 0
+	for i < len(filter) {
+		switch filter[i] {
+		case '#':
+			return true // the remaining levels of name, if any [MQTT-4.7.1-2]
+		case '+':
+			for j < len(name) && name[j] != '/' { // one level of name [MQTT-4.7.1-3]
+				j++
+			}
+			i++
+		default:
+			for ; i < len(filter) && filter[i] != '/'; i, j = i+1, j+1 {
+				if j == len(name) || name[j] != filter[i] {
+					return false
+				}
+			}
 		}
-		if nameDone {
+		// The filter level ended; the name level must end too.
+		if j < len(name) && name[j] != '/' {
 			return false
 		}
-		ne := levelEnd(name, ni)
-		if flev != "+" && flev != name[ni:ne] {
-			return false
+		if i == len(filter) {
+			return j == len(name)
 		}
-		fLast, nLast := fe == len(filter), ne == len(name)
-		if fLast {
-			return nLast
+		if j == len(name) {
+			return filter[i+1:] == "#" // "sport/#" matches "sport" [4.7.1.2]
 		}
-		fi = fe + 1
-		if nLast {
-			nameDone = true
-		} else {
-			ni = ne + 1
-		}
+		i, j = i+1, j+1
 	}
+	return j == len(name) // filter ended with '/': its last level is empty
 }
 
 // levelEnd returns the index of the '/' ending the level that starts at i, or len(s).

@@ -29,6 +29,12 @@ type flight struct {
 	id    uint16
 	stage Stage
 	sent  bool // the PUBLISH has been written at least once: resends set DUP
+	// counted: the PUBLISH was written on the current connection, so it
+	// uses the peer's send quota until the flow ends [MQTT5-4.9.0-2].
+	counted bool
+	// deferred: the PUBLISH awaits its resend on this connection until the
+	// quota allows (MQTT 5 peer with a smaller Receive Maximum).
+	deferred bool
 	seq   uint64
 	d     Delivery
 

@@ -182,12 +182,12 @@ func (s *Session) receiveAck(now time.Time, a *packet.Ack) error {
 			return nil
 		}
 		s.endFlight(i, a.ReasonCode, DropNone) // [MQTT-4.3.2-1] [MQTT5-4.3.2-3] [MQTT5-4.4.0-2]
-		s.pump(now)
+		s.resume(now)
 	case packet.PUBREC:
 		switch {
 		case stage == AwaitPubrec && s.v5() && a.ReasonCode.IsError():
 			s.endFlight(i, a.ReasonCode, DropNone) // [MQTT5-4.4.0-2]
-			s.pump(now)
+			s.resume(now)
 		case stage == AwaitPubrec:
 			// [MQTT-4.3.3-1] [MQTT5-4.3.3-4] [MQTT5-4.3.3-6] [MQTT-4.6.0-4]
 			s.fl.slots[i].stage = AwaitPubcomp
@@ -211,7 +211,7 @@ func (s *Session) receiveAck(now time.Time, a *packet.Ack) error {
 			return nil
 		}
 		s.endFlight(i, a.ReasonCode, DropNone) // [MQTT5-4.3.3-5]
-		s.pump(now)
+		s.resume(now)
 	case packet.PUBREL:
 		o := Outbound{Kind: packet.PUBCOMP, PacketID: id}
 		if s.in.del(id) {

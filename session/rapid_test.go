@@ -35,7 +35,8 @@ type machine struct {
 
 	// The peer as receiver of our PUBLISH.
 	pIn      map[uint16]*peerFlow
-	seenConn map[uint16]bool // identifiers received on this connection
+	seenConn map[uint16]bool // identifiers whose PUBLISH arrived on this connection
+	relConn  map[uint16]bool // identifiers whose PUBREL arrived on this connection
 
 	// The peer as sender of PUBLISH.
 	pOut       map[uint16]*peerFlow
@@ -64,7 +65,7 @@ func newMachine(t *rapid.T) *machine {
 	}
 	m := &machine{cfg: cfg, now: t0, qos: map[*Message]packet.QoS{}, outcomes: map[*Message]int{}, handedOut: map[*Message]bool{},
 		pIn: map[uint16]*peerFlow{}, pOut: map[uint16]*peerFlow{}, delivered: map[string]int{},
-		awaiting: map[uint16]bool{}, seenConn: map[uint16]bool{}}
+		awaiting: map[uint16]bool{}, seenConn: map[uint16]bool{}, relConn: map[uint16]bool{}}
 	if rapid.Bool().Draw(t, "retry") {
 		// Configured for both; only 3.1.1 retries [MQTT5-4.4.0-1].
 		m.cfg.Retry = Retry{Initial: time.Second, Max: 3 * time.Second}
@@ -135,20 +136,25 @@ func (m *machine) Connect(t *rapid.T) {
 	}
 	m.both(func(s *Session) { s.Connected(m.now, m.gen, m.peer) })
 	m.connected = true
-	m.seenConn = map[uint16]bool{}
+	m.seenConn, m.relConn = map[uint16]bool{}, map[uint16]bool{}
 	m.base = len(before)
 	// [MQTT-4.4.0-1] [MQTT5-4.4.0-1] [MQTT-4.6.0-1]: resends first, original identifiers, original order.
+	// An MQTT 5 peer's quota bounds the PUBLISH resends; the others wait [MQTT5-3.3.4-9].
 	var want, got []string
+	quota := 0
 	for _, e := range before {
-		if m.peer.MaximumPacketSize > 0 && e.Stage != AwaitPubcomp &&
-			m.s.publishSize(&e.Delivery) > int(m.peer.MaximumPacketSize) {
-			continue
-		}
 		if e.Stage == AwaitPubcomp {
 			want = append(want, fmt.Sprintf("PUBREL(%d)", e.PacketID))
-		} else {
-			want = append(want, show([]Outbound{{Kind: packet.PUBLISH, PacketID: e.PacketID, Dup: e.Sent, Delivery: e.Delivery}}))
+			continue
 		}
+		if m.peer.MaximumPacketSize > 0 && m.s.publishSize(&e.Delivery) > int(m.peer.MaximumPacketSize) {
+			continue
+		}
+		if m.s.v5() && quota >= m.s.window {
+			continue
+		}
+		quota++
+		want = append(want, show([]Outbound{{Kind: packet.PUBLISH, PacketID: e.PacketID, Dup: e.Sent, Delivery: e.Delivery}}))
 	}
 	for _, o := range m.s.packets[keep:] {
 		if len(got) == len(want) {
@@ -210,12 +216,20 @@ func (m *machine) Tick(t *rapid.T) {
 	m.both(func(s *Session) { s.Tick(m.now) })
 }
 
-// PeerAck acknowledges one flow the peer received.
+// PeerAck acknowledges one flow the peer received on this connection (what
+// it received on an earlier one it acknowledged there, or waits for the
+// resend).
 func (m *machine) PeerAck(t *rapid.T) {
-	if !m.connected || len(m.pIn) == 0 {
+	var ids []uint16
+	for _, id := range sortedIDs(m.pIn) {
+		if m.seenConn[id] || m.relConn[id] {
+			ids = append(ids, id)
+		}
+	}
+	if !m.connected || len(ids) == 0 {
 		t.Skip("nothing to acknowledge")
 	}
-	id := rapid.SampledFrom(sortedIDs(m.pIn)).Draw(t, "id")
+	id := rapid.SampledFrom(ids).Draw(t, "id")
 	f := m.pIn[id]
 	var reason packet.ReasonCode
 	if m.s.v5() && f.stage == 1 && rapid.IntRange(0, 4).Draw(t, "refuse") == 0 {
@@ -398,6 +412,21 @@ func (m *machine) peerReceive(t *rapid.T, o Outbound) {
 			t.Fatalf("PUBLISH %d resent after PUBREL", id) // [MQTT5-4.3.3-6]
 		}
 		m.seenConn[id] = true
+		if m.s.v5() {
+			// [MQTT5-3.3.4-9]: PUBLISH received on this connection and not yet acknowledged.
+			n := 0
+			for pid := range m.pIn {
+				if m.seenConn[pid] {
+					n++
+				}
+			}
+			if f == nil {
+				n++
+			}
+			if n > m.s.window {
+				t.Fatalf("peer holds %d unacknowledged PUBLISH from this connection, window %d", n, m.s.window)
+			}
+		}
 		if f == nil {
 			m.pIn[id] = &peerFlow{qos: o.Delivery.QoS, stage: 1, m: o.Delivery.Msg}
 		} else if f.m != o.Delivery.Msg {
@@ -406,6 +435,7 @@ func (m *machine) peerReceive(t *rapid.T, o Outbound) {
 	case packet.PUBREL:
 		if f := m.pIn[id]; f != nil && f.qos == 2 && f.stage >= 2 {
 			f.stage = 3
+			m.relConn[id] = true
 		}
 	case packet.PUBACK:
 		if f := m.pOut[id]; f != nil && f.qos == 1 {
@@ -445,8 +475,26 @@ func (m *machine) Check(t *rapid.T) {
 			t.Fatal("QoS 0 in flight")
 		}
 	}
-	if m.connected && len(st.Inflight) > max(m.s.window, m.base) {
-		t.Fatalf("%d in flight, window %d", len(st.Inflight), m.s.window) // [MQTT5-3.3.4-9]
+	counted, deferred := 0, 0
+	for i := m.s.fl.head; i >= 0; i = m.s.fl.slots[i].next {
+		if e := &m.s.fl.slots[i]; e.counted {
+			counted++
+		} else if e.deferred {
+			deferred++
+		}
+	}
+	if counted != m.s.quota || deferred != m.s.deferred {
+		t.Fatalf("quota %d/%d, deferred %d/%d", m.s.quota, counted, m.s.deferred, deferred)
+	}
+	limit := m.s.window
+	if !m.s.v5() {
+		limit = max(limit, m.base) // 3.1.1 resends everything on reconnection
+	}
+	if m.connected && m.s.quota > limit {
+		t.Fatalf("%d PUBLISH unacknowledged on this connection, window %d", m.s.quota, m.s.window) // [MQTT5-3.3.4-9]
+	}
+	if m.connected && m.s.deferred > 0 && m.s.quota < m.s.window {
+		t.Fatalf("%d resends wait with %d of %d in flight", m.s.deferred, m.s.quota, m.s.window)
 	}
 	// Liveness: while connected, the queue only waits for the window.
 	if m.connected && m.s.q.n > 0 && (m.s.q.at(0).d.QoS == 0 || m.s.canStart()) {

@@ -22,6 +22,8 @@ type Session struct {
 	nextSeq uint64
 
 	fl        flights
+	quota     int // flows counted against the window on this connection
+	deferred  int // flows whose PUBLISH resend waits for the window
 	q         queue
 	in        idTable // inbound QoS 2 identifiers awaiting PUBREL
 	inUnacked int     // MQTT 5: PUBACK/PUBCOMP produced but not yet advanced
@@ -67,8 +69,10 @@ func (s *Session) v5() bool { return s.version >= packet.V5 }
 // original packet identifier and in the original order, and PUBREL for
 // flows whose PUBREC was received [MQTT-4.4.0-1] [MQTT5-4.4.0-1]
 // [MQTT-4.6.0-1] [MQTT5-4.6.0-1] [MQTT-2.3.1-3] [MQTT-2.3.1-4]; then fills
-// the window from the queue. A session already connected is first
-// disconnected (takeover).
+// the window from the queue. For an MQTT 5 peer whose Receive Maximum is
+// now below the number of flows, the PUBLISH resends beyond the window
+// wait, in order, for earlier flows to end [MQTT5-3.3.4-9]. A session
+// already connected is first disconnected (takeover).
 func (s *Session) Connected(now time.Time, gen uint64, peer Peer) {
 	if s.connected {
 		s.disconnect()
@@ -96,10 +100,26 @@ func (s *Session) Connected(now time.Time, gen uint64, peer Peer) {
 			s.pubrel(now, i, true, s.cfg.Retry.Initial)
 		case s.tooLarge(&e.d):
 			s.endFlight(i, packet.Success, DropTooLarge) // [MQTT5-3.1.2-25]
+		case s.v5() && s.quota >= s.window:
+			e.deferred = true
+			s.deferred++
 		default:
 			s.publish(now, i, e.sent, s.cfg.Retry.Initial) // [MQTT-3.3.1-1] [MQTT5-3.3.1-1]
 		}
 		i = next
+	}
+	s.pump(now)
+}
+
+// resume resends deferred PUBLISH packets, in order, while the window has
+// room, then fills it from the queue.
+func (s *Session) resume(now time.Time) {
+	for i := s.fl.head; i >= 0 && s.deferred > 0 && s.quota < s.window; i = s.fl.slots[i].next {
+		if e := &s.fl.slots[i]; e.deferred {
+			e.deferred = false
+			s.deferred--
+			s.publish(now, i, e.sent, s.cfg.Retry.Initial)
+		}
 	}
 	s.pump(now)
 }
@@ -138,6 +158,11 @@ func (s *Session) disconnect() {
 	}
 	clear(s.packets[keep:])
 	s.packets = s.packets[:keep]
+	for i := s.fl.head; i >= 0; i = s.fl.slots[i].next {
+		e := &s.fl.slots[i]
+		e.counted, e.deferred = false, false
+	}
+	s.quota, s.deferred = 0, 0
 	s.inUnacked, s.rdAcks = 0, 0
 	s.retryAt = time.Time{}
 	if !s.cfg.QueueQoS0 && s.q.qos0 > 0 {
@@ -187,10 +212,11 @@ func (s *Session) Send(now time.Time, d Delivery) error {
 	return nil
 }
 
-// canStart reports whether a new QoS 1/2 flow fits the window
-// [MQTT5-3.3.4-9] [MQTT5-4.9.0-2].
+// canStart reports whether a new QoS 1/2 flow fits the window: fewer
+// PUBLISH written on this connection are unacknowledged than the window
+// [MQTT5-3.3.4-9] [MQTT5-4.9.0-2], and no resend waits before it.
 func (s *Session) canStart() bool {
-	return s.fl.n < s.window && s.fl.byID.n < math.MaxUint16
+	return s.quota < s.window && s.deferred == 0 && s.fl.byID.n < math.MaxUint16
 }
 
 // enqueue appends to the queue, first making room by the overflow policy:
@@ -305,6 +331,12 @@ func (s *Session) endFlight(i int32, reason packet.ReasonCode, drop DropReason) 
 	} else {
 		s.stats.Completed++
 	}
+	if e.counted {
+		s.quota--
+	}
+	if e.deferred {
+		s.deferred--
+	}
 	s.fl.remove(i)
 }
 
@@ -331,6 +363,10 @@ func (s *Session) publish(now time.Time, i int32, dup bool, interval time.Durati
 		s.stats.Sent++
 	}
 	e.sent = true
+	if !e.counted {
+		e.counted = true
+		s.quota++
+	}
 	s.arm(now, e, interval)
 }
 

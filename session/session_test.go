@@ -508,3 +508,29 @@ func TestReadyOutstanding(t *testing.T) {
 	s.Advance()
 	expect(t, drain(s).Packets, "PUBLISH(2,b,q1)")
 }
+
+// [MQTT5-3.3.4-9] [MQTT5-4.4.0-1]: reconnecting with a smaller Receive Maximum, the PUBLISH resends beyond it wait, in
+// order, for earlier flows to end; PUBREL resends do not use the quota; new messages queue behind the resends.
+func TestMQTT5_3_3_4_9_ResendWithinNewReceiveMaximum(t *testing.T) {
+	s := newConnected(v5cfg, v5peer)
+	for _, m := range []*Message{msg("a", 1), msg("b", 2), msg("c", 1), msg("d", 2)} {
+		mustNil(t, s.Send(t0, dlv(m)))
+	}
+	drain(s)
+	mustNil(t, s.Receive(t0, ack(packet.PUBREC, 2)))
+	drain(s)
+	s.Disconnected(t0, 1)
+	s.Connected(t0, 2, Peer{Version: packet.V5, ReceiveMaximum: 1})
+	mustNil(t, s.Send(t0, dlv(msg("e", 1))))
+	expect(t, drain(s).Packets, "PUBLISH(1,a,q1,dup) PUBREL(2)")
+	mustNil(t, s.Receive(t0, ack(packet.PUBCOMP, 2)))
+	expect(t, drain(s).Packets, "")
+	mustNil(t, s.Receive(t0, ack(packet.PUBACK, 1)))
+	expect(t, drain(s).Packets, "PUBLISH(3,c,q1,dup)")
+	mustNil(t, s.Receive(t0, ack(packet.PUBACK, 3)))
+	expect(t, drain(s).Packets, "PUBLISH(4,d,q2,dup)")
+	mustNil(t, s.Receive(t0, ack(packet.PUBREC, 4)))
+	expect(t, drain(s).Packets, "PUBREL(4)")
+	mustNil(t, s.Receive(t0, ack(packet.PUBCOMP, 4)))
+	expect(t, drain(s).Packets, "PUBLISH(5,e,q1)")
+}

@@ -35,8 +35,8 @@ type flight struct {
 	// deferred: the PUBLISH awaits its resend on this connection until the
 	// quota allows (MQTT 5 peer with a smaller Receive Maximum).
 	deferred bool
-	seq   uint64
-	d     Delivery
+	seq      uint64
+	d        Delivery
 
 	retryAt  time.Time     // next timed resend (v3 Retry); zero when none
 	interval time.Duration // current retry interval

@@ -51,9 +51,11 @@
 // [MQTT-4.6.0-5] [MQTT5-4.6.0-5]). QoS 0 is written as soon as it reaches
 // the head of the queue and is not counted in the window. QoS 1 and 2 go in
 // flight with a fresh packet identifier, unique among the outbound flows and
-// never 0, wrapping after 65535, while fewer than the window are in flight.
-// The window is min(peer's Receive Maximum, Config.SendWindow) for MQTT 5
-// and Config.SendWindow for 3.1/3.1.1.
+// never 0, wrapping after 65535, while fewer PUBLISH packets written on the
+// current connection are unacknowledged than the window (the send quota of
+// MQTT 5, section 4.9: a PUBREL resent for a flow of an earlier connection
+// uses none). The window is min(peer's Receive Maximum,
+// Config.SendWindow) for MQTT 5 and Config.SendWindow for 3.1/3.1.1.
 //
 // The queue is bounded by Config.MaxQueued and Config.MaxQueuedBytes. When
 // full, room is made by dropping the oldest queued QoS 0 delivery, else (an
@@ -72,9 +74,12 @@
 //
 // On Connected every unacknowledged PUBLISH is written again, in the
 // original order, with its identifier and DUP set when it had been written
-// before, and PUBREL for flows whose PUBREC was received. MQTT 5 resends
-// only then; for 3.1/3.1.1 Config.Retry adds timed resends while connected
-// (Tick, Deadline), the interval doubling up to Retry.Max.
+// before, and PUBREL for flows whose PUBREC was received. For an MQTT 5
+// peer whose Receive Maximum is now smaller, the PUBLISH resends beyond it
+// wait, in order, for earlier flows to end; new messages queue behind
+// them. MQTT 5 resends only then; for 3.1/3.1.1 Config.Retry adds timed
+// resends while connected (Tick, Deadline), the interval doubling up to
+// Retry.Max.
 //
 // # Inbound
 //

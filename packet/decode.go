@@ -229,28 +229,33 @@ func decodeOwned(fh FixedHeader, body []byte, v Version) (Packet, error) {
 			return nil, protoErr("AUTH before MQTT 5")
 		}
 	}
-	var p interface {
-		Packet
-		decode(r *reader, v Version) error
-	}
+	r := reader{b: body}
+	var p Packet
+	var err error
 	switch fh.Type {
 	case CONNACK:
-		p = new(Connack)
+		x := new(Connack)
+		p, err = x, x.decode(&r, v)
 	case SUBSCRIBE:
-		p = new(Subscribe)
+		x := new(Subscribe)
+		p, err = x, x.decode(&r, v)
 	case SUBACK:
-		p = new(Suback)
+		x := new(Suback)
+		p, err = x, x.decode(&r, v)
 	case UNSUBSCRIBE:
-		p = new(Unsubscribe)
+		x := new(Unsubscribe)
+		p, err = x, x.decode(&r, v)
 	case UNSUBACK:
-		p = new(Unsuback)
+		x := new(Unsuback)
+		p, err = x, x.decode(&r, v)
 	case DISCONNECT:
-		p = new(Disconnect)
-	case AUTH:
-		p = new(Auth)
+		x := new(Disconnect)
+		p, err = x, x.decode(&r, v)
+	default: // AUTH
+		x := new(Auth)
+		p, err = x, x.decode(&r, v)
 	}
-	r := reader{b: body}
-	if err := p.decode(&r, v); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if r.left() != 0 {
@@ -430,6 +435,7 @@ func (s *Subscribe) decode(r *reader, v Version) error {
 	if r.left() == 0 { // [MQTT-3.8.3-3] [MQTT5-3.8.3-2]
 		return protoErr("SUBSCRIBE without topic filters")
 	}
+	s.Subscriptions = make([]Subscription, 0, countEntries(r.b[r.i:], 1))
 	for r.left() > 0 {
 		f, err := r.str() // [MQTT-3.8.3-1] [MQTT5-3.8.3-1]
 		if err != nil {
@@ -449,6 +455,21 @@ func (s *Subscribe) decode(r *reader, v Version) error {
 		s.Subscriptions = append(s.Subscriptions, Subscription{Filter: f, Options: opt})
 	}
 	return nil
+}
+
+// countEntries counts the length-prefixed strings, each followed by extra
+// bytes, in b, to size the slice they decode into.
+func countEntries(b []byte, extra int) int {
+	n := 0
+	for len(b) >= 2 {
+		l := 2 + (int(b[0])<<8 | int(b[1])) + extra
+		if l > len(b) {
+			l = len(b)
+		}
+		b = b[l:]
+		n++
+	}
+	return n
 }
 
 func isShared(filter string) bool { return strings.HasPrefix(filter, "$share/") }
@@ -520,6 +541,7 @@ func (u *Unsubscribe) decode(r *reader, v Version) error {
 	if r.left() == 0 { // [MQTT-3.10.3-2] [MQTT5-3.10.3-2]
 		return protoErr("UNSUBSCRIBE without topic filters")
 	}
+	u.Filters = make([]string, 0, countEntries(r.b[r.i:], 0))
 	for r.left() > 0 {
 		f, err := r.str() // [MQTT-3.10.3-1] [MQTT5-3.10.3-1]
 		if err != nil {

@@ -32,6 +32,9 @@ type client struct {
 	// QoS 0 deliveries handed to sess since the writer last drained it: the
 	// bound of a connected slow consumer's QoS 0 backlog.
 	qos0Pending, qos0Bytes int
+	// PUBLISH packets received since the writer last drained sess: the
+	// reader waits for the writer beyond maxInboundBacklog.
+	inbound int
 
 	offlineAt   time.Time
 	pendingWill *will       // a will waiting for its delay after the connection ended

@@ -44,7 +44,9 @@ type conn struct {
 	gen     uint64
 	version packet.Version
 
-	mu       sync.Mutex // guards ctl, stopped
+	mu       sync.Mutex // guards ctl, stopped, waiters
+	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
+	waiters  int        // readers waiting on flushed
 	ctl      []byte     // encoded packets from the reader (CONNACK, SUBACK, PINGRESP ...)
 	stopped  bool       // the reader has ended: start no more writers
 	closeErr error      // why the connection was closed, set once with closed
@@ -63,6 +65,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, rd: newReader(nc)}
+	c.flushed.L = &c.mu
 	c.writeFn = c.writer
 	return c
 }
@@ -80,6 +83,9 @@ func (c *conn) close(err error) {
 	if c.closed.CompareAndSwap(false, true) {
 		c.mu.Lock()
 		c.closeErr = err
+		if c.waiters > 0 {
+			c.flushed.Broadcast()
+		}
 		c.mu.Unlock()
 		c.nc.Close()
 	}
@@ -374,6 +380,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	}
 	c.srv.stats.received.Add(1)
 	c.drive()
+	c.pace()
 	return nil
 }
 
@@ -388,12 +395,15 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 		}
 		cl.expiry = cl.srv.capExpiry(p.Properties.SessionExpiry)
 	}
-	if c.version != packet.V5 || p.ReasonCode != packet.DisconnectWithWill {
-		cl.will = nil // [MQTT-3.1.2-10] [MQTT5-3.1.2-10] [MQTT5-3.14.4-3]
+	// [MQTT-3.1.2-10] [MQTT5-3.1.2-10] [MQTT5-3.14.4-3] DISCONNECT 0x00
+	// discards the will; in MQTT 5 any other reason code (0x04 Disconnect
+	// with Will Message, or an error) leaves it to be published.
+	if c.version != packet.V5 || p.ReasonCode == packet.Success {
+		cl.will = nil
 	}
 	cl.mu.Unlock()
 	c.disconnected = true
-	if p.ReasonCode == packet.DisconnectWithWill {
+	if p.ReasonCode != packet.Success {
 		return &disconnectReason{code: p.ReasonCode}
 	}
 	return errNormal

@@ -272,3 +272,67 @@ func TestSubackCodePerFilter_MQTT_3_9_3_1(t *testing.T) {
 		c.disconnect()
 	}
 }
+
+// A subscriber that does not read cannot block a publisher: its QoS 0
+// backlog is bounded, the excess dropped and counted, and other
+// subscribers keep receiving.
+func TestSlowConsumerDoesNotBlockPublisher(t *testing.T) {
+	s, addr := startServer(t, Config{MaxQueued: 16, MaxQueuedBytes: 1 << 20})
+	slow := dial(t, addr, packet.V311)
+	slow.mustConnect("slow", true)
+	slow.subscribe(1, "flood/#", 1)
+	fast := dial(t, addr, packet.V311)
+	fast.mustConnect("fast", true)
+	fast.subscribe(1, "flood/#", 1)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	payload := make([]byte, 16<<10)
+	const n = 400 // ~6.5 MB: more than the slow consumer's socket buffers hold
+	got := make(chan int, 1)
+	go func() {
+		count := 0
+		defer func() { got <- count }()
+		for {
+			p, err := fast.read(waitFor)
+			if err != nil {
+				t.Errorf("fast subscriber: %v", err)
+				return
+			}
+			if pp, ok := p.(*packet.Publish); ok {
+				if pp.Topic == "flood/end" {
+					fast.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: pp.PacketID})
+					return
+				}
+				count++
+			}
+		}
+	}()
+	for range n {
+		pub.send(&packet.Publish{Topic: "flood/data", Payload: payload})
+	}
+	pub.send(&packet.Publish{Topic: "flood/end", QoS: 1, PacketID: 1})
+	pub.recvAck(packet.PUBACK)
+	if count := <-got; count == 0 {
+		t.Fatal("the fast subscriber received nothing")
+	}
+	eventually(t, "drops counted", func() bool { return s.Stats().DroppedQoS0 > 0 })
+}
+
+// [MQTT-4.4.0-1] with RetryInterval, an unacknowledged QoS 1 PUBLISH is
+// sent again to a 3.1.1 client with DUP set [MQTT-3.3.1-1].
+func TestRetryResendsWithDup_MQTT_3_3_1_1(t *testing.T) {
+	_, addr := startServer(t, Config{RetryInterval: 100 * time.Millisecond})
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("sub", true)
+	sub.subscribe(1, "r", 1)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	first := sub.recvPublish()
+	again := sub.recvPublish()
+	if !again.Dup || again.PacketID != first.PacketID || first.Dup {
+		t.Fatalf("first %+v, resend %+v", first, again)
+	}
+	sub.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: first.PacketID})
+	sub.expectNothing(300 * time.Millisecond)
+}

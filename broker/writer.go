@@ -50,6 +50,8 @@ func (c *conn) writer() {
 	defer func() {
 		if r := recover(); r != nil {
 			c.close(c.srv.recovered(c, "writer", r))
+			c.writing.Store(false)
+			c.signalFlushed()
 		}
 	}()
 	c.writeLoop()
@@ -62,10 +64,47 @@ func (c *conn) writeLoop() {
 		c.dirty.Store(false)
 		c.flush()
 		c.writing.Store(false)
+		c.signalFlushed()
 		if !c.dirty.Load() || c.closed.Load() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
+}
+
+// maxInboundBacklog bounds the PUBLISH packets a reader accepts while a
+// writer goroutine (blocked on a client that does not read) has not
+// drained them.
+const maxInboundBacklog = 256
+
+// signalFlushed wakes a reader waiting in pace.
+func (c *conn) signalFlushed() {
+	c.mu.Lock()
+	if c.waiters > 0 {
+		c.flushed.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// pace makes the reader wait for the writer when the messages it accepted
+// are not being drained: the backpressure of a client's own socket reaches
+// its publishing, and nothing grows without bound.
+func (c *conn) pace() {
+	cl := c.cl
+	cl.mu.Lock()
+	cl.inbound++
+	over := cl.inbound > maxInboundBacklog
+	cl.mu.Unlock()
+	if !over {
+		return
+	}
+	c.mu.Lock()
+	for c.writing.Load() && !c.closed.Load() {
+		c.waiters++
+		c.flushed.Wait()
+		c.waiters--
+	}
+	c.mu.Unlock()
+	c.drive()
 }
 
 // flush drains the client session once: persist, encode every packet into
@@ -113,7 +152,7 @@ func (c *conn) flush() {
 
 // drain takes everything the session has ready. cl.mu is held.
 func (c *conn) drain(cl *client, out []byte, deliver []*session.Message) ([]byte, []*session.Message) {
-	cl.qos0Pending, cl.qos0Bytes = 0, 0
+	cl.qos0Pending, cl.qos0Bytes, cl.inbound = 0, 0, 0
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
 		c.srv.persist(cl, &rd) // persist, then send, then deliver

@@ -19,6 +19,32 @@
 //     when a subscription is made. They are not part of any session: deleting
 //     a session never deletes them ([MQTT-3.1.2-7]).
 //
+// # Applying changes
+//
+// Apply takes Updates: a client identifier and the changes of one
+// session.Ready.Persist. The store keeps what session.State.Apply would keep:
+// queued deliveries by sequence number, outbound flows by packet identifier
+// with their stage, the QoS 2 identifiers awaiting PUBREL and the next packet
+// identifier. LoadState gives it back as a session.State for session.Restore.
+// Changes are stored as blind writes: one that does not fit the stored state
+// (the acknowledgement of an unknown flow, say) changes nothing, as the
+// deletion of an absent key would. Input no backend could store (an empty
+// client identifier, an unknown change kind, a queued or in-flight change
+// without a message, an in-flight change with packet identifier 0) fails the
+// whole call with ErrInvalid before anything is applied.
+//
+// An inbound message (ChangeInbound) is not kept: it becomes durable through
+// the subscribers' queued deliveries. The broker routes an inbound QoS 1 or 2
+// PUBLISH before handling the publisher's Ready and persists the subscribers'
+// changes and the publisher's in the same Apply call, before the PUBACK or
+// PUBREC is sent; the call is atomic, so after a crash either the message is
+// queued for every subscriber and acknowledged, or neither, and the
+// publisher sends it again.
+//
+// Apply is variadic; a caller on a hot path passes a slice it reuses
+// (st.Apply(ctx, updates...)), since arguments built at the call escape
+// through the interface and are allocated.
+//
 // # Ordering and atomicity
 //
 // Every method is safe for concurrent use. Calls on one client take effect in
@@ -34,16 +60,17 @@
 // applying, in order, a prefix of the Apply calls made for it: every call that
 // returned nil, possibly followed by calls that returned an error or were in
 // progress at the crash, never part of a call. A call that returns an error
-// other than one caused by invalid input may or may not have taken effect.
+// other than ErrInvalid may or may not have taken effect.
 //
-// A read (LoadSessions, LoadState, MatchRetained) sees every write that
-// returned before the read began.
+// A read (LoadSessions, LoadState, MatchRetained, Stats) sees every write
+// that returned before the read began.
 //
 // # Durability
 //
-// A backend is durable when every write that returned nil survives the
-// process being killed (kill -9) and, for a backend that syncs to disk, the
-// machine losing power: the broker acknowledges a QoS 1 or QoS 2 PUBLISH
+// A backend is durable when every write (SaveSession, DeleteSession, Apply,
+// SetRetained) that returned nil survives the process being killed (kill -9)
+// and, for a backend that syncs to disk, the machine losing power; storetest's
+// RunReopen checks what comes back after Close and open. The broker acknowledges a QoS 1 or QoS 2 PUBLISH
 // (PUBACK, PUBREC) only after the Apply call that queued the message to its
 // subscribers returned. A durable backend batches: concurrent calls are
 // committed together with one sync (group commit), each caller waiting for the
@@ -55,13 +82,15 @@
 //
 // A message fanned out to many sessions is one *session.Message, immutable,
 // identified by Message.ID. A backend stores its body (topic, payload,
-// properties) once, however many sessions and Apply calls reference it, and
-// its queue entries refer to it by ID. It counts the references and reclaims
-// the body when the last one goes (delivery completed, message dropped or
-// expired, session deleted). Two messages with the same ID are the same
-// message: the broker allocates IDs, starting above MaxMessageID after a
-// restart. LoadState may return one *session.Message shared by every state
-// that references its ID; callers must not modify it.
+// properties, expiry) once, however many sessions and Apply calls reference
+// it, and its queue entries refer to it by ID. It counts the references and
+// reclaims the body when the last one goes (delivery completed, message
+// dropped or expired, session deleted); Stats.Messages counts the bodies
+// stored. Two messages with the same ID are the same message: the broker
+// allocates IDs, starting above MaxMessageID after a restart. ID 0 means "not
+// shared": such a message is stored with each entry that references it.
+// LoadState may return one *session.Message shared by every state that
+// references its ID; callers must not modify it.
 //
 // # Retained messages
 //
@@ -72,9 +101,11 @@
 // topic name matches a filter, under the rules of topic.Match: '+' one level,
 // '#' the parent level and everything below, and a filter starting with a
 // wildcard never matches a name starting with '$' ([MQTT-4.7.2-1],
-// [MQTT5-4.7.2-1]). Backends index retained messages by topic level, so a
-// filter with a literal prefix does not visit the topics outside that prefix.
-// fn is not called under a lock of the store: it may call the store.
+// [MQTT5-4.7.2-1]). A message whose Expires has passed is not reported
+// [MQTT5-3.3.2-5] and may be deleted. Backends index retained messages by
+// topic level, so a filter with a literal prefix does not visit the topics
+// outside that prefix. fn is not called under a lock of the store: it may
+// call the store.
 //
 // # Errors and contexts
 //

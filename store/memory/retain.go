@@ -51,6 +51,12 @@ func (s *Store) MatchRetained(ctx context.Context, filter string, fn func(*sessi
 		matchPool.Put(bufp)
 	}()
 	var now time.Time
+	var expired []*session.Message
+	defer func() {
+		for _, m := range expired {
+			s.retained.removeIf(m.Topic, m) // unless replaced meanwhile
+		}
+	}()
 	for i, m := range matches {
 		if i%64 == 63 {
 			if err := ctx.Err(); err != nil {
@@ -62,7 +68,8 @@ func (s *Store) MatchRetained(ctx context.Context, filter string, fn func(*sessi
 				now = time.Now()
 			}
 			if !now.Before(m.Expires) {
-				continue // expired [MQTT5-3.3.2-5]
+				expired = append(expired, m) // [MQTT5-3.3.2-5]
+				continue
 			}
 		}
 		if !fn(m) {

@@ -19,9 +19,57 @@ type tree[M any] struct {
 	n    int // messages stored
 }
 
+// node is one topic level. Children are kept in a slice, which is what the
+// wildcard walks iterate; a map indexes them by level once there are more than
+// indexAbove of them.
 type node[M any] struct {
-	children map[string]*node[M]
-	msg      *M
+	level string
+	pos   int // index in the parent's kids
+	kids  []*node[M]
+	index map[string]*node[M]
+	msg   *M
+}
+
+const indexAbove = 8
+
+func (n *node[M]) child(level string) *node[M] {
+	if n.index != nil {
+		return n.index[level]
+	}
+	for _, c := range n.kids {
+		if c.level == level {
+			return c
+		}
+	}
+	return nil
+}
+
+func (n *node[M]) addChild(level string) *node[M] {
+	c := &node[M]{level: level, pos: len(n.kids)}
+	n.kids = append(n.kids, c)
+	if n.index != nil {
+		n.index[level] = c
+	} else if len(n.kids) > indexAbove {
+		n.index = make(map[string]*node[M], len(n.kids))
+		for _, k := range n.kids {
+			n.index[k.level] = k
+		}
+	}
+	return c
+}
+
+func (n *node[M]) removeChild(c *node[M]) {
+	last := len(n.kids) - 1
+	moved := n.kids[last]
+	n.kids[c.pos], moved.pos = moved, c.pos
+	n.kids[last] = nil
+	n.kids = n.kids[:last]
+	if n.index != nil {
+		delete(n.index, c.level)
+	}
+	if len(n.kids) == 0 {
+		n.kids, n.index = nil, nil
+	}
 }
 
 // set stores msg under name, or removes the message of name when msg is nil.
@@ -30,7 +78,7 @@ func (t *tree[M]) set(name string, msg *M) (old *M) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if msg == nil {
-		old = t.root.remove(name)
+		old = t.root.remove(name, nil)
 	} else {
 		old = t.root.put(name, msg)
 	}
@@ -46,13 +94,9 @@ func (t *tree[M]) set(name string, msg *M) (old *M) {
 func (n *node[M]) put(name string, msg *M) *M {
 	for {
 		level, rest, more := strings.Cut(name, "/")
-		c := n.children[level]
+		c := n.child(level)
 		if c == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node[M], 1)
-			}
-			c = &node[M]{}
-			n.children[level] = c
+			c = n.addChild(level)
 		}
 		n = c
 		if !more {
@@ -65,21 +109,35 @@ func (n *node[M]) put(name string, msg *M) *M {
 	return old
 }
 
-// remove clears the message of name and prunes the nodes left empty.
-func (n *node[M]) remove(name string) *M {
+// removeIf removes the message of name if it is still msg, and reports
+// whether it did.
+func (t *tree[M]) removeIf(name string, msg *M) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.root.remove(name, msg) == nil {
+		return false
+	}
+	t.n--
+	return true
+}
+
+// remove clears the message of name (only if it is want, when want is not
+// nil) and prunes the nodes left empty.
+func (n *node[M]) remove(name string, want *M) *M {
 	level, rest, more := strings.Cut(name, "/")
-	c := n.children[level]
+	c := n.child(level)
 	if c == nil {
 		return nil
 	}
 	var old *M
-	if more {
-		old = c.remove(rest)
-	} else {
+	switch {
+	case more:
+		old = c.remove(rest, want)
+	case want == nil || c.msg == want:
 		old, c.msg = c.msg, nil
 	}
-	if c.msg == nil && len(c.children) == 0 {
-		delete(n.children, level)
+	if c.msg == nil && len(c.kids) == 0 {
+		n.removeChild(c)
 	}
 	return old
 }
@@ -91,7 +149,7 @@ func (t *tree[M]) get(name string) *M {
 	n := &t.root
 	for {
 		level, rest, more := strings.Cut(name, "/")
-		if n = n.children[level]; n == nil {
+		if n = n.child(level); n == nil {
 			return nil
 		}
 		if !more {
@@ -126,16 +184,16 @@ func (n *node[M]) match(filter string, root bool, out []*M) []*M {
 			if !root && n.msg != nil {
 				out = append(out, n.msg)
 			}
-			for name, c := range n.children {
-				if root && strings.HasPrefix(name, "$") {
+			for _, c := range n.kids {
+				if root && strings.HasPrefix(c.level, "$") {
 					continue
 				}
 				out = c.all(out)
 			}
 			return out
 		case "+":
-			for name, c := range n.children {
-				if root && strings.HasPrefix(name, "$") {
+			for _, c := range n.kids {
+				if root && strings.HasPrefix(c.level, "$") {
 					continue
 				}
 				if more {
@@ -146,7 +204,7 @@ func (n *node[M]) match(filter string, root bool, out []*M) []*M {
 			}
 			return out
 		}
-		c := n.children[level]
+		c := n.child(level)
 		if c == nil {
 			return out
 		}
@@ -165,7 +223,7 @@ func (n *node[M]) all(out []*M) []*M {
 	if n.msg != nil {
 		out = append(out, n.msg)
 	}
-	for _, c := range n.children {
+	for _, c := range n.kids {
 		out = c.all(out)
 	}
 	return out

@@ -9,16 +9,22 @@ import (
 	"pgregory.net/rapid"
 )
 
-// genName draws topic names over a small alphabet so that filters match often.
-func genName() *rapid.Generator[string] {
-	level := rapid.SampledFrom([]string{"a", "b", "$s", "", "c"})
+var (
+	// few levels, so that filters match often
+	smallLevels = []string{"a", "b", "$s", "", "c"}
+	// more siblings than indexAbove, so that nodes switch to a map
+	manyLevels = []string{"a", "b", "$s", "", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}
+)
+
+func genName(levels []string) *rapid.Generator[string] {
+	level := rapid.SampledFrom(levels)
 	return rapid.Custom(func(t *rapid.T) string {
-		return strings.Join(rapid.SliceOfN(level, 1, 4).Draw(t, "levels"), "/")
+		return strings.Join(rapid.SliceOfN(level, 1, 3).Draw(t, "levels"), "/")
 	})
 }
 
-func genFilter() *rapid.Generator[string] {
-	level := rapid.SampledFrom([]string{"a", "b", "$s", "", "+"})
+func genFilter(levels []string) *rapid.Generator[string] {
+	level := rapid.SampledFrom(append([]string{"+"}, levels...))
 	return rapid.Custom(func(t *rapid.T) string {
 		ls := rapid.SliceOfN(level, 1, 4).Draw(t, "levels")
 		if rapid.Bool().Draw(t, "hash") {
@@ -30,11 +36,16 @@ func genFilter() *rapid.Generator[string] {
 
 // TestTreeModel checks the tree against a map of names and topic.Match.
 func TestTreeModel(t *testing.T) {
+	t.Run("FewSiblings", func(t *testing.T) { testTreeModel(t, smallLevels, 60) })
+	t.Run("ManySiblings", func(t *testing.T) { testTreeModel(t, manyLevels, 200) })
+}
+
+func testTreeModel(t *testing.T, levels []string, maxOps int) {
 	rapid.Check(t, func(t *rapid.T) {
 		var tr tree[string]
 		model := map[string]*string{}
-		for i := range rapid.IntRange(1, 60).Draw(t, "ops") {
-			name := genName().Draw(t, "name")
+		for i := range rapid.IntRange(1, maxOps).Draw(t, "ops") {
+			name := genName(levels).Draw(t, "name")
 			if rapid.IntRange(0, 3).Draw(t, "op") == 0 {
 				old := tr.set(name, nil)
 				if old != model[name] {
@@ -52,9 +63,12 @@ func TestTreeModel(t *testing.T) {
 			if tr.len() != len(model) {
 				t.Fatalf("len %d, want %d", tr.len(), len(model))
 			}
+			if got := tr.get(name); got != model[name] {
+				t.Fatalf("get %q = %v, want %v", name, got, model[name])
+			}
 		}
 		for range 10 {
-			filter := genFilter().Draw(t, "filter")
+			filter := genFilter(levels).Draw(t, "filter")
 			var want []string
 			for name, v := range model {
 				if topic.Match(filter, name) {
@@ -74,8 +88,24 @@ func TestTreeModel(t *testing.T) {
 		for name := range model {
 			tr.set(name, nil)
 		}
-		if len(tr.root.children) != 0 {
-			t.Fatalf("nodes left after removing every message: %d", len(tr.root.children))
+		if len(tr.root.kids) != 0 || tr.root.index != nil {
+			t.Fatalf("nodes left after removing every message: %d", len(tr.root.kids))
 		}
 	})
+}
+
+// TestTreeRemoveIf: removeIf removes only the message it is given.
+func TestTreeRemoveIf(t *testing.T) {
+	var tr tree[string]
+	a, b := "a", "b"
+	tr.set("x/y", &a)
+	if tr.removeIf("x/y", &b) || tr.get("x/y") != &a {
+		t.Fatal("removeIf removed a message it was not given")
+	}
+	if tr.removeIf("x/z", &a) || tr.removeIf("x", &a) {
+		t.Fatal("removeIf reported removing an absent topic")
+	}
+	if !tr.removeIf("x/y", &a) || tr.get("x/y") != nil || tr.len() != 0 || len(tr.root.kids) != 0 {
+		t.Fatalf("removeIf did not remove and prune: len %d, %d nodes", tr.len(), len(tr.root.kids))
+	}
 }

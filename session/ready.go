@@ -47,6 +47,35 @@ func (s *Session) Advance() {
 	s.rdAcks = 0
 	s.rd = Ready{}
 	s.outstanding = false
+	s.release()
+}
+
+// Buffers grown beyond these sizes by a burst are released once empty, so
+// an idle session holds little memory.
+const (
+	keepReady = 1024 // Ready slice elements
+	keepSlots = 256  // in-flight slots and queue ring entries
+)
+
+func (s *Session) release() {
+	if len(s.changes) == 0 && cap(s.changes) > keepReady {
+		s.changes = nil
+	}
+	if len(s.packets) == 0 && cap(s.packets) > keepReady {
+		s.packets = nil
+	}
+	if len(s.deliver) == 0 && cap(s.deliver) > keepReady {
+		s.deliver = nil
+	}
+	if len(s.done) == 0 && cap(s.done) > keepReady {
+		s.done = nil
+	}
+	if s.q.n == 0 && len(s.q.buf) > keepSlots {
+		s.q = queue{}
+	}
+	if s.fl.byID.n == 0 && len(s.fl.slots) > keepSlots {
+		s.fl = newFlights()
+	}
 }
 
 func shift[T any](buf []T, n int) []T {

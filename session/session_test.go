@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -533,4 +534,32 @@ func TestMQTT5_3_3_4_9_ResendWithinNewReceiveMaximum(t *testing.T) {
 	expect(t, drain(s).Packets, "PUBREL(4)")
 	mustNil(t, s.Receive(t0, ack(packet.PUBCOMP, 4)))
 	expect(t, drain(s).Packets, "PUBLISH(5,e,q1)")
+}
+
+// Buffers grown by a burst are released once drained.
+func TestReleaseBuffers(t *testing.T) {
+	s := New(Config{Version: packet.V5, MaxQueued: 5000, SendWindow: 1000})
+	for i := range 3000 {
+		mustNil(t, s.Send(t0, dlv(msg(fmt.Sprint(i), 1))))
+	}
+	s.Connected(t0, 1, v5peer)
+	var ids []uint16
+	for _, o := range drain(s).Packets {
+		ids = append(ids, o.PacketID)
+	}
+	for len(ids) > 0 {
+		mustNil(t, s.Receive(t0, ack(packet.PUBACK, ids[0])))
+		ids = ids[1:]
+		for _, o := range drain(s).Packets {
+			ids = append(ids, o.PacketID)
+		}
+	}
+	if st := s.Stats(); st.Completed != 3000 || st.InFlight != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if cap(s.packets) > keepReady || cap(s.changes) > keepReady || len(s.q.buf) > keepSlots || len(s.fl.slots) > keepSlots {
+		t.Fatalf("buffers kept: packets %d changes %d queue %d slots %d", cap(s.packets), cap(s.changes), len(s.q.buf), len(s.fl.slots))
+	}
+	mustNil(t, s.Send(t0, dlv(msg("again", 2))))
+	expect(t, drain(s).Packets, "PUBLISH(3001,again,q2)")
 }

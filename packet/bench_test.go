@@ -103,7 +103,9 @@ func benchSubscribe() *Subscribe {
 			{Filter: "alerts/#", Options: SubOptions{QoS: 2, NoLocal: true}}, {Filter: "$share/g/jobs", Options: SubOptions{QoS: 1}}}}
 }
 
-func BenchmarkDecode(b *testing.B) {
+// BenchmarkPacket: CONNECT, SUBSCRIBE and PUBLISH through the allocating
+// entry points, and Append.
+func BenchmarkPacket(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		p    Packet

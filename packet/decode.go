@@ -519,13 +519,12 @@ func (s *Suback) decode(r *reader, v Version) error {
 	return nil
 }
 
-// validSubackCode: 3.1 has only granted QoS 0..2; 3.1.1 adds 0x80.
+// validSubackCode: granted QoS 0..2 or the failure 0x80 [MQTT-3.9.3-2],
+// also at level 3 although MQTT 3.1 defines no failure code: a 3.1 server
+// has no other way to refuse one filter of a SUBACK.
 func validSubackCode(c ReasonCode, v Version) bool {
-	switch v {
-	case V5:
+	if v == V5 {
 		return subackCodes.has(c)
-	case V31:
-		return c <= 2
 	}
 	return c <= 2 || c == SubackFailure311
 }

@@ -18,18 +18,24 @@
 // QoS 3, bad UTF-8 or U+0000, a length running past the body, trailing
 // bytes, packet identifier 0, an empty SUBSCRIBE or UNSUBSCRIBE, a property
 // the packet may not carry or repeated when it may not be, wildcards in a
-// topic name ...). Rules that need session state (Topic Alias maximum,
-// Receive Maximum, which side sent a DISCONNECT) and topic filter syntax
-// (answered per filter in SUBACK) are left to the caller.
+// topic name ...). Left to the caller: rules that need session state
+// (Topic Alias Maximum, Receive Maximum, Authentication Method continuity)
+// or the direction of the packet (a Subscription Identifier in a client's
+// PUBLISH [MQTT5-3.3.4-6], Session Expiry in a server's DISCONNECT
+// [MQTT5-3.14.2-2]), topic filter syntax (answered per filter in SUBACK),
+// the optional check of a payload marked UTF-8 by the Payload Format
+// Indicator, and client identifier policy.
 //
 // Decisions where the specifications leave room:
 //   - A variable byte integer must use the fewest bytes: MQTT 5 requires it
 //     [MQTT5-1.5.5-1] and MQTT 3.1.1 defines only the minimal encoding, so
 //     a non-minimal one is Malformed at every level.
 //   - MQTT 3.1: the CONNACK acknowledge-flags byte is reserved and ignored
-//     (Connack.SessionPresent is always false; encoding it is an error);
-//     SUBACK has no failure code 0x80 (3.1.1 added it), so a SUBACK holding
-//     0x80 neither decodes nor encodes at level 3. The 1 to 23 character
+//     (Connack.SessionPresent is always false; encoding it is an error).
+//     3.1 defines no SUBACK failure code, but 0x80 (added by 3.1.1) is
+//     accepted and encoded at level 3 too: refusing a filter has no other
+//     form, and a 3.1 client that does not know it sees an odd QoS rather
+//     than a missing SUBACK. The 1 to 23 character
 //     client identifier limit of 3.1 is server policy, not checked here.
 //     A password needs a user name in 3.1 as in 3.1.1.
 //   - A Topic Alias of 0 [MQTT5-3.3.2-8], a Response Topic with wildcards

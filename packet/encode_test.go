@@ -63,7 +63,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"SUBSCRIBE No Local shared", "[MQTT5-3.8.3-4]", &Subscribe{PacketID: 1, Subscriptions: []Subscription{{Filter: "$share/g/a", Options: SubOptions{NoLocal: true}}}}, V5, ProtocolError},
 		{"SUBSCRIBE two Subscription Identifiers", "§3.8.2.1.2", &Subscribe{PacketID: 1, Subscriptions: []Subscription{{Filter: "a"}}, Properties: Properties{SubscriptionIDs: []uint32{1, 2}}}, V5, ProtocolError},
 		{"SUBSCRIBE bad filter", "[MQTT-3.8.3-1]", &Subscribe{PacketID: 1, Subscriptions: []Subscription{{Filter: "\xff"}}}, V311, MalformedPacket},
-		{"SUBACK 0x80 in 3.1", "MQTT 3.1 §3.9", &Suback{PacketID: 1, ReasonCodes: []ReasonCode{0x80}}, V31, ProtocolError},
+		{"SUBACK 0x81 in 3.1", "MQTT 3.1 §3.9", &Suback{PacketID: 1, ReasonCodes: []ReasonCode{0x81}}, V31, ProtocolError},
 		{"SUBACK empty", "[MQTT-3.8.4-5]", &Suback{PacketID: 1}, V311, ProtocolError},
 		{"SUBACK 5 code 0x11", "[MQTT5-3.9.3-2]", &Suback{PacketID: 1, ReasonCodes: []ReasonCode{0x11}}, V5, ProtocolError},
 		{"UNSUBSCRIBE empty", "[MQTT-3.10.3-2]", &Unsubscribe{PacketID: 1}, V311, ProtocolError},

@@ -229,10 +229,8 @@ func genPacket(t *rapid.T, v Version) Packet {
 		switch v {
 		case V5:
 			g = genCode(&subackCodes)
-		case V311:
-			g = rapid.SampledFrom([]ReasonCode{0, 1, 2, 0x80})
 		default:
-			g = rapid.SampledFrom([]ReasonCode{0, 1, 2})
+			g = rapid.SampledFrom([]ReasonCode{0, 1, 2, 0x80})
 		}
 		s.ReasonCodes = rapid.SliceOfN(g, 1, 5).Draw(t, "codes")
 		return s

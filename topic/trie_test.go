@@ -372,3 +372,60 @@ func TestTrieUnsubscribeExact(t *testing.T) {
 		t.Fatalf("Match(a/b) after Unsubscribe(a/+) = %v, want %v", got, want)
 	}
 }
+
+// TestTrieConcurrentWideLevel churns siblings of a stable filter so that their parent's child
+// set moves between its small and large forms while readers look the stable filter up.
+func TestTrieConcurrentWideLevel(t *testing.T) {
+	const churn = 3 * smallMap
+	tr := NewTrie[int, int]()
+	tr.Subscribe("w/s", -1, 0)
+	var readers, writers sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := 0
+				tr.Match("w/s", func(string, int, int) { n++ })
+				if n != 1 {
+					t.Errorf("Match(w/s) saw %d entries, want 1", n)
+					return
+				}
+			}
+		})
+	}
+	for w := range 2 {
+		writers.Go(func() {
+			for i := range 3000 {
+				f := fmt.Sprintf("w/c%d", (i*7+w)%churn)
+				tr.Subscribe(f, w, i)
+				if i%5 < 3 { // unsubscribe most, keep some for a while, so the level grows and shrinks
+					tr.Unsubscribe(f, w)
+				}
+				if i%200 == 199 {
+					for c := range churn {
+						tr.Unsubscribe(fmt.Sprintf("w/c%d", c), w)
+					}
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	for w := range 2 {
+		for c := range churn {
+			tr.Unsubscribe(fmt.Sprintf("w/c%d", c), w)
+		}
+	}
+	if tr.Len() != 1 || tr.root.nchild != 1 {
+		t.Fatalf("Len = %d, root children %d; want only w/s left", tr.Len(), tr.root.nchild)
+	}
+	if w := tr.root.exact("w"); w == nil || w.nchild != 1 || w.children.set.Load().big != nil {
+		t.Fatalf("level w not shrunk back to one child")
+	}
+}

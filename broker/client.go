@@ -1,9 +1,9 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -108,7 +108,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	case id == "" && !v5 && !p.CleanStart: // [MQTT-3.1.3-8]
 		return refuse(packet.ConnRefusedIdentifierRejected, 0, "empty client identifier without clean session")
 	case id == "": // [MQTT-3.1.3-6] [MQTT5-3.1.3-6]
-		id = "tern-" + strconv.FormatUint(s.gen.Add(1), 36) + "-" + strconv.FormatInt(now.UnixNano()%1e9, 36)
+		var b [12]byte
+		rand.Read(b[:])
+		id = "tern-" + hex.EncodeToString(b[:])
 		assigned = true
 	}
 	if p.WillFlag {
@@ -247,6 +249,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		return fmt.Errorf("encoding CONNACK: %w", err)
 	}
 	cl.sess.Connected(now, gen, peer)
+	c.attached.Store(true)
 	cl.conn = c
 	rec := s.recordLocked(cl)
 	cl.mu.Unlock()
@@ -451,5 +454,3 @@ func (s *Server) recordLocked(cl *client) store.SessionRecord {
 	}
 	return rec
 }
-
-var _ = math.MaxUint32

@@ -55,7 +55,10 @@ type conn struct {
 	writing atomic.Bool
 	dirty   atomic.Bool
 	closed  atomic.Bool
-	writeFn func()
+	// attached is set once CONNECT is accepted: cl, gen and version may
+	// then be read by other goroutines.
+	attached atomic.Bool
+	writeFn  func()
 
 	// Reused by the writer that holds the writing flag.
 	deliver []*session.Message
@@ -113,7 +116,7 @@ func (c *conn) finalWrite(p packet.Packet, err error) {
 // code of err first to an MQTT 5 client.
 func (c *conn) disconnectWith(err error) {
 	var pe *packet.Error
-	if c.cl != nil && c.version == packet.V5 && errors.As(err, &pe) {
+	if c.attached.Load() && c.version == packet.V5 && errors.As(err, &pe) {
 		c.finalWrite(&packet.Disconnect{ReasonCode: pe.Code}, err)
 		return
 	}

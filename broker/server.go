@@ -214,9 +214,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, cl := range clients {
 		cl.stopTimers()
 	}
+	// In parallel: a DISCONNECT to a client that does not read may wait for
+	// its write deadline.
+	var sw sync.WaitGroup
 	for _, c := range conns {
-		c.shutdown()
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			c.shutdown()
+		}()
 	}
+	sw.Wait()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

@@ -9,7 +9,8 @@
 // limit (maxSize, the server's Maximum Packet Size; 0 for the protocol's
 // 268,435,455 + 5) is checked from the fixed header, before the body is
 // read or allocated; ReadPacket then commits memory for a body over 1 MiB
-// only as its bytes arrive. The level v passed in is the session's (from its
+// only as its bytes arrive. The decoded value takes at most about 8 times the body
+// (a 3-byte SUBSCRIBE entry becomes a 24-byte Subscription). The level v passed in is the session's (from its
 // CONNECT): any level but V5 decodes MQTT 3 packets. CONNECT carries its
 // own level and ignores v.
 //

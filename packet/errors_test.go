@@ -369,3 +369,20 @@ func TestReadPacketLargeBody(t *testing.T) {
 		t.Fatalf("a 268 MB header with 3 bytes of body allocated %d bytes", d)
 	}
 }
+
+// TestDecodedSizeBound: the worst case of decoded size per body byte, many
+// minimal SUBSCRIBE entries, stays within the bound doc.go states.
+func TestDecodedSizeBound(t *testing.T) {
+	body := append(hx("00 01"), bytes.Repeat(hx("00 00 00"), 100_000)...)
+	in := append(appendVBI([]byte{0x82}, len(body)), body...)
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	p, err := ReadPacket(bufio.NewReader(bytes.NewReader(in)), V311, 0)
+	runtime.ReadMemStats(&ms2)
+	if err != nil || len(p.(*Subscribe).Subscriptions) != 100_000 {
+		t.Fatalf("ReadPacket: %v", err)
+	}
+	if d := ms2.TotalAlloc - ms1.TotalAlloc; d > uint64(10*len(in)) {
+		t.Fatalf("a %d-byte SUBSCRIBE took %d bytes", len(in), d)
+	}
+}

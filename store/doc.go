@@ -107,6 +107,27 @@
 // outside that prefix. fn is not called under a lock of the store: it may
 // call the store.
 //
+// # Writing a durable backend
+//
+// A key-value layout that fits the contract, one write batch per Apply call:
+//
+//	record/{client}              SessionRecord
+//	queue/{client}/{seq}         message ID (or the body, for ID 0), QoS, retain, subscription IDs
+//	flight/{client}/{packet id}  send order, seq, stage, message ID, QoS, retain, subscription IDs
+//	inbound/{client}/{packet id} (empty)
+//	next/{client}                next packet identifier, next sequence number, next send order
+//	body/{message id}            topic, payload, QoS, retain, properties, expiry, reference count
+//	retained/{topic}             the retained message
+//
+// Each change is a put or a delete of one or two keys and a reference count
+// update, so Apply costs O(changes), not O(state). Flights come back in send
+// order (the order of their ChangeInflight), the queue in sequence order.
+// Concurrent Apply calls are gathered by a single committer into one batch
+// and one sync; a caller whose context ends while it waits gets the context's
+// error. At open, the backend may load the retained messages into a
+// topic-level index in memory. storetest.Run and storetest.RunReopen are the
+// acceptance tests; storetest.Bench measures it.
+//
 // # Errors and contexts
 //
 // Errors are wrapped with %w and name the operation and the client or topic;

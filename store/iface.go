@@ -29,10 +29,10 @@ type Store interface {
 	// Apply applies the changes of each update, in order, to the message
 	// state of update.ClientID: session.Ready.Persist, before the Ready's
 	// packets are sent. One call is atomic across all its updates, so the
-	// broker can persist a fan-out (the subscribers' queued deliveries and
-	// the publisher's accepted message) with one write and, in a durable
-	// backend, one sync. It returns once the changes are durable. A client
-	// needs no record to have message state.
+	// broker can persist a fan-out (the subscribers' queued or in-flight
+	// deliveries and the publisher's ChangeInbound) with one write and, in a
+	// durable backend, one sync. A durable backend returns once the changes
+	// are durable. A client needs no record to have message state.
 	Apply(ctx context.Context, updates ...Update) error
 	// LoadState returns the message state of clientID: what
 	// session.State.Apply builds from the changes applied, which equals the
@@ -69,8 +69,9 @@ type Store interface {
 }
 
 // Update is the message-state changes of one session, as returned in
-// session.Ready.Persist. The store keeps no reference to Changes; it does keep
-// the messages the changes point to, which are immutable.
+// session.Ready.Persist. The store keeps no reference to Changes; it may keep
+// the messages and subscription identifier slices the changes point to,
+// which are read-only.
 type Update struct {
 	ClientID string
 	Changes  []session.Change

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ApplyAtomic", o.testApplyAtomic)
 	t.Run("DeleteDropsState", o.testDeleteDropsState)
 	t.Run("Concurrent", o.testConcurrent)
+	t.Run("ConcurrentFanOut", o.testConcurrentFanOut)
 	t.Run("Context", o.testContext)
 	t.Run("Closed", o.testClosed)
 }

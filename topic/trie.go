@@ -94,8 +94,8 @@ func (n *node[K, V]) removeChild(c *node[K, V]) {
 }
 
 // Subscribe adds k's entry for filter with options v, or replaces v if k already has an entry
-// for exactly this filter [MQTT-3.8.4-3] [MQTT5-3.8.4-3]; replaced reports the latter. The filter is stored as given: callers
-// validate it first (ValidFilter, ParseShared).
+// for exactly this filter [MQTT-3.8.4-3] [MQTT5-3.8.4-3]; replaced reports the latter. The
+// filter is stored as given: callers validate it first (ValidFilter, ParseShared).
 func (t *Trie[K, V]) Subscribe(filter string, k K, v V) (replaced bool) {
 retry:
 	for {
@@ -127,11 +127,10 @@ retry:
 			n.mu.Unlock()
 			continue
 		}
-		replaced = n.entries.put(k, v)
-		n.mu.Unlock()
-		if !replaced {
-			t.n.Add(1)
+		if replaced = n.entries.put(k, v); !replaced {
+			t.n.Add(1) // under the lock, so that Len never goes below zero
 		}
+		n.mu.Unlock()
 		return replaced
 	}
 }
@@ -159,12 +158,14 @@ func (t *Trie[K, V]) Unsubscribe(filter string, k K) (removed bool) {
 	}
 	n.mu.Lock()
 	removed = !n.dead && n.entries.del(k) // a dead node was empty when it died, during this call
+	if removed {
+		t.n.Add(-1)
+	}
 	prune := removed && n.empty()
 	n.mu.Unlock()
 	if !removed {
 		return false
 	}
-	t.n.Add(-1)
 	if prune {
 		t.prune(path)
 	}

@@ -239,6 +239,10 @@ func TestTrieConcurrent(t *testing.T) {
 					t.Errorf("Match(%q) saw %d stable entries, want %d", name, seen, want)
 					return
 				}
+				if n := tr.Len(); n < 2*len(filters) {
+					t.Errorf("Len = %d while %d stable entries exist", n, 2*len(filters))
+					return
+				}
 			}
 		})
 	}

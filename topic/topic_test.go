@@ -38,17 +38,17 @@ func TestValidName(t *testing.T) {
 		{"$SYS/broker/uptime", true, ""},
 		{"zürich/ℌ/🎾", true, ""},
 		{" ", true, ""},
-		{"\ufeff", true, "[MQTT-1.5.3-3]"},
-		{"", false, "[MQTT-4.7.3-1]"},
-		{"sport/+", false, "[MQTT-4.7.1-1]"},
-		{"sport/#", false, "[MQTT-4.7.1-1]"},
-		{"a+b", false, "[MQTT-4.7.1-1]"},
-		{"a\x00b", false, "[MQTT-4.7.3-2]"},
-		{"a\xffb", false, "[MQTT-1.5.3-1]"},
-		{"\xed\xa0\x80", false, "[MQTT-1.5.3-1] surrogate"},
-		{"\xc0\x80", false, "[MQTT-1.5.3-1] overlong null"},
-		{strings.Repeat("a", MaxLen), true, "[MQTT-4.7.3-3]"},
-		{strings.Repeat("a", MaxLen+1), false, "[MQTT-4.7.3-3]"},
+		{"\ufeff", true, "[MQTT-1.5.3-3] [MQTT5-1.5.4-3]"},
+		{"", false, "[MQTT-4.7.3-1] [MQTT5-4.7.3-1]"},
+		{"sport/+", false, "[MQTT-4.7.1-1] [MQTT5-4.7.0-1]"},
+		{"sport/#", false, "[MQTT-4.7.1-1] [MQTT5-4.7.0-1]"},
+		{"a+b", false, "[MQTT-4.7.1-1] [MQTT5-4.7.0-1]"},
+		{"a\x00b", false, "[MQTT-4.7.3-2] [MQTT5-4.7.3-2]"},
+		{"a\xffb", false, "[MQTT-1.5.3-1] [MQTT5-1.5.4-1]"},
+		{"\xed\xa0\x80", false, "[MQTT-1.5.3-1] [MQTT5-1.5.4-1] surrogate"},
+		{"\xc0\x80", false, "[MQTT-1.5.3-1] [MQTT5-1.5.4-1] overlong null"},
+		{strings.Repeat("a", MaxLen), true, "[MQTT-4.7.3-3] [MQTT5-4.7.3-3]"},
+		{strings.Repeat("a", MaxLen+1), false, "[MQTT-4.7.3-3] [MQTT5-4.7.3-3]"},
 	}
 	for _, tt := range tests {
 		err := ValidName(tt.name)
@@ -67,32 +67,32 @@ func TestValidFilter(t *testing.T) {
 		ok     bool
 		tag    string
 	}{
-		{"sport/tennis/player1/#", true, "[MQTT-4.7.1-2]"},
-		{"sport/#", true, "[MQTT-4.7.1-2]"},
-		{"#", true, "[MQTT-4.7.1-2]"},
-		{"/#", true, "[MQTT-4.7.1-2]"},
-		{"sport/tennis#", false, "[MQTT-4.7.1-2]"},
-		{"sport/tennis/#/ranking", false, "[MQTT-4.7.1-2]"},
-		{"#/", false, "[MQTT-4.7.1-2]"},
-		{"##", false, "[MQTT-4.7.1-2]"},
-		{"+", true, "[MQTT-4.7.1-3]"},
-		{"+/tennis/#", true, "[MQTT-4.7.1-3]"},
-		{"sport/+/player1", true, "[MQTT-4.7.1-3]"},
-		{"/+", true, "[MQTT-4.7.1-3]"},
-		{"+/+", true, "[MQTT-4.7.1-3]"},
-		{"+/", true, "[MQTT-4.7.1-3]"},
-		{"sport+", false, "[MQTT-4.7.1-3]"},
-		{"+sport", false, "[MQTT-4.7.1-3]"},
-		{"a/++/b", false, "[MQTT-4.7.1-3]"},
-		{"+#", false, "[MQTT-4.7.1-3]"},
+		{"sport/tennis/player1/#", true, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"sport/#", true, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"#", true, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"/#", true, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"sport/tennis#", false, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"sport/tennis/#/ranking", false, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"#/", false, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"##", false, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1]"},
+		{"+", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"+/tennis/#", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"sport/+/player1", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"/+", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"+/+", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"+/", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"sport+", false, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"+sport", false, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"a/++/b", false, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
+		{"+#", false, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2]"},
 		{"a//b", true, "empty levels"},
 		{"/", true, "empty levels"},
-		{"", false, "[MQTT-4.7.3-1]"},
-		{"a/\x00", false, "[MQTT-4.7.3-2]"},
-		{"a/\xff", false, "[MQTT-1.5.3-1]"},
+		{"", false, "[MQTT-4.7.3-1] [MQTT5-4.7.3-1]"},
+		{"a/\x00", false, "[MQTT-4.7.3-2] [MQTT5-4.7.3-2]"},
+		{"a/\xff", false, "[MQTT-1.5.3-1] [MQTT5-1.5.4-1]"},
 		{"$share/g/a/#", true, "ordinary filter syntax"},
-		{strings.Repeat("a", MaxLen-2) + "/#", true, "[MQTT-4.7.3-3]"},
-		{strings.Repeat("a", MaxLen-1) + "/#", false, "[MQTT-4.7.3-3]"},
+		{strings.Repeat("a", MaxLen-2) + "/#", true, "[MQTT-4.7.3-3] [MQTT5-4.7.3-3]"},
+		{strings.Repeat("a", MaxLen-1) + "/#", false, "[MQTT-4.7.3-3] [MQTT5-4.7.3-3]"},
 	}
 	for _, tt := range tests {
 		err := ValidFilter(tt.filter)
@@ -112,7 +112,7 @@ var matchCases = []struct {
 	tag          string
 }{
 	// 4.7.1.2 multi-level wildcard
-	{"sport/tennis/player1/#", "sport/tennis/player1", true, "[MQTT-4.7.1-2] 4.7.1.2"},
+	{"sport/tennis/player1/#", "sport/tennis/player1", true, "[MQTT-4.7.1-2] [MQTT5-4.7.1-1] 4.7.1.2"},
 	{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true, "4.7.1.2"},
 	{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true, "4.7.1.2"},
 	{"sport/tennis/player1/#", "sport/tennis/player2", false, "4.7.1.2"},
@@ -125,7 +125,7 @@ var matchCases = []struct {
 	{"/#", "/finance", true, ""},
 	{"/#", "finance", false, ""},
 	// 4.7.1.3 single-level wildcard
-	{"sport/tennis/+", "sport/tennis/player1", true, "[MQTT-4.7.1-3] 4.7.1.3"},
+	{"sport/tennis/+", "sport/tennis/player1", true, "[MQTT-4.7.1-3] [MQTT5-4.7.1-2] 4.7.1.3"},
 	{"sport/tennis/+", "sport/tennis/player2", true, "4.7.1.3"},
 	{"sport/tennis/+", "sport/tennis/player1/ranking", false, "4.7.1.3"},
 	{"sport/+", "sport", false, "4.7.1.3"},
@@ -141,22 +141,22 @@ var matchCases = []struct {
 	{"a/+/+", "a/b", false, ""},
 	{"a/+/#", "a/b", true, ""},
 	// 4.7.2 topics beginning with $
-	{"#", "$SYS/broker/uptime", false, "[MQTT-4.7.2-1] 4.7.2"},
-	{"+/monitor/Clients", "$SYS/monitor/Clients", false, "[MQTT-4.7.2-1] 4.7.2"},
+	{"#", "$SYS/broker/uptime", false, "[MQTT-4.7.2-1] [MQTT5-4.7.2-1] 4.7.2"},
+	{"+/monitor/Clients", "$SYS/monitor/Clients", false, "[MQTT-4.7.2-1] [MQTT5-4.7.2-1] 4.7.2"},
 	{"$SYS/#", "$SYS/monitor/Clients", true, "4.7.2"},
 	{"$SYS/monitor/+", "$SYS/monitor/Clients", true, "4.7.2"},
-	{"+", "$SYS", false, "[MQTT-4.7.2-1]"},
+	{"+", "$SYS", false, "[MQTT-4.7.2-1] [MQTT5-4.7.2-1]"},
 	{"$SYS/#", "$SYS", true, "4.7.2"},
 	{"a/+", "a/$x", true, "'$' rule only at the first level"},
 	{"a/#", "a/$x", true, "'$' rule only at the first level"},
 	// 4.7.3 no normalization, case sensitive
-	{"ACCOUNTS", "Accounts", false, "[MQTT-4.7.3-4] 4.7.3"},
+	{"ACCOUNTS", "Accounts", false, "[MQTT-4.7.3-4] [MQTT5-4.7.3-4] 4.7.3"},
 	{"Accounts payable", "Accounts payable", true, "4.7.3"},
 	{"/finance", "finance", false, "4.7.3"},
 	{"finance", "finance/", false, ""},
 	{"a//b", "a//b", true, ""},
 	{"a//b", "a/b", false, ""},
-	{"é", "e\u0301", false, "[MQTT-4.7.3-4]"},
+	{"é", "e\u0301", false, "[MQTT-4.7.3-4] [MQTT5-4.7.3-4]"},
 }
 
 func TestMatchSpecExamples(t *testing.T) {
@@ -208,7 +208,7 @@ func TestParseShared(t *testing.T) {
 		{"$share/g/", "", "", true, true, "[MQTT5-4.8.2-2] no filter"},
 		{"$share/g+/a", "", "", true, true, "[MQTT5-4.8.2-2] '+' in ShareName"},
 		{"$share/#/a", "", "", true, true, "[MQTT5-4.8.2-2] '#' in ShareName"},
-		{"$share/g\x00/a", "", "", true, true, "[MQTT-4.7.3-2]"},
+		{"$share/g\x00/a", "", "", true, true, "[MQTT-4.7.3-2] [MQTT5-4.7.3-2]"},
 		{"$share/g/a#", "", "", true, true, "invalid inner filter"},
 	}
 	for _, tt := range tests {
@@ -242,7 +242,8 @@ var (
 	})
 )
 
-// nonEmpty replaces the one invalid outcome of joining levels, "" [MQTT-4.7.3-1], with two empty levels.
+// nonEmpty replaces the one invalid outcome of joining levels, "" [MQTT-4.7.3-1] [MQTT5-4.7.3-1],
+// with two empty levels.
 func nonEmpty(s string) string {
 	if s == "" {
 		return "/"

@@ -192,9 +192,9 @@ func (t *Trie[K, V]) prune(path []*node[K, V]) {
 }
 
 // Match calls fn(filter, k, v) for every entry whose filter matches name, as Match(filter, name)
-// would decide, including the '$' rule [MQTT-4.7.2-1]. One subscriber with several overlapping
-// filters that match name is reported once per filter; deciding what to deliver is up to the
-// caller. Match takes no lock and allocates nothing itself.
+// would decide, including the '$' rule [MQTT-4.7.2-1] [MQTT5-4.7.2-1]. One subscriber with
+// several overlapping filters that match name is reported once per filter; deciding what to
+// deliver is up to the caller. Match takes no lock and allocates nothing itself.
 //
 // fn may call any method of the Trie, but should be quick: it runs on the publish path.
 func (t *Trie[K, V]) Match(name string, fn func(filter string, k K, v V)) {

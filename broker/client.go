@@ -184,75 +184,17 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 		cl.mu.Unlock()
 	}
-	var publish []*session.Message
-	old := cl.conn
-	gen := s.gen.Add(1)
-	cl.stopTimerLocked()
-	if old != nil { // [MQTT-3.1.4-2] [MQTT5-3.1.4-3] take the session over
-		cl.conn = nil
-		cl.sess.Disconnected(now, old.gen)
-		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart) {
-			publish = append(publish, ow.msg) // the old connection ended abnormally
-		}
-		cl.will = nil
-	}
-	if pw := cl.pendingWill; pw != nil {
-		if p.CleanStart { // the old session ends now [MQTT5-3.1.3-9]
-			publish = append(publish, pw.msg)
-		}
-		cl.pendingWill = nil // else reconnected within the delay: not sent
-	}
-	present := !fresh && cl.sess != nil
-	if p.CleanStart || cl.sess == nil || cl.version != p.Version {
-		// [MQTT-3.1.2-6] [MQTT5-3.1.2-4] discard any existing session.
-		s.clearSubsLocked(cl)
-		cl.sess = s.newSession(p.Version)
-		present = false
-		if s.store != nil && !fresh {
-			s.store.DeleteSession(s.ctx, id)
-		}
-	}
-	cl.version = p.Version
-	cl.gen, c.gen, c.cl = gen, gen, cl
-	cl.expiry = expiry
-	cl.will = w
-	cl.qos0Pending, cl.qos0Bytes = 0, 0
-	cl.offlineAt = time.Time{}
-
-	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] [MQTT5-3.2.2-2] [MQTT5-3.2.2-3]
-	ack := &packet.Connack{SessionPresent: present}
-	if v5 {
-		pr := &ack.Properties
-		if s.cfg.ReceiveMaximum != 65535 {
-			pr.ReceiveMaximum = uint16(s.cfg.ReceiveMaximum)
-			pr.Set(packet.PropReceiveMaximum)
-		}
-		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
-		pr.Set(packet.PropMaximumPacketSize)
-		if assigned { // [MQTT5-3.2.2-16]
-			pr.AssignedClientID = id
-			pr.Set(packet.PropAssignedClientID)
-		}
-		if v5 && p.Properties.SessionExpiry != expiry {
-			pr.SessionExpiry = expiry
-			pr.Set(packet.PropSessionExpiry)
-		}
-		pr.SharedSubAvailable = 0
-		pr.Set(packet.PropSharedSubAvailable)
-	}
-	c.mu.Lock()
-	var err error
-	c.ctl, err = packet.Append(c.ctl, ack, c.version)
-	c.mu.Unlock()
+	// The attachment runs under cl.mu, released by defer even if session
+	// code panics.
+	a := attachment{fresh: fresh, assigned: assigned, expiry: expiry, will: w, peer: peer, now: now}
+	err := func() error {
+		defer cl.mu.Unlock()
+		return s.attachLocked(c, cl, p, &a)
+	}()
 	if err != nil {
-		cl.mu.Unlock()
-		return fmt.Errorf("encoding CONNACK: %w", err)
+		return err
 	}
-	cl.sess.Connected(now, gen, peer)
-	c.attached.Store(true)
-	cl.conn = c
-	rec := s.recordLocked(cl)
-	cl.mu.Unlock()
+	old, present, rec, publish := a.old, a.present, a.rec, a.publish
 
 	s.stats.connected.Add(1)
 	if s.store != nil && expiry > 0 {
@@ -272,6 +214,95 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	return nil
 }
 
+// attachment holds the inputs and the results of attachLocked.
+type attachment struct {
+	fresh, assigned bool
+	expiry          uint32
+	will            *will
+	peer            session.Peer
+	now             time.Time
+
+	old     *conn               // the connection taken over, if any
+	present bool                // Session Present
+	rec     store.SessionRecord // to save
+	publish []*session.Message  // wills to publish
+}
+
+// attachLocked attaches c to cl (cl.mu held): takeover, clean start, will,
+// session present, CONNACK queued before any session packet.
+func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachment) error {
+	v5 := p.Version == packet.V5
+	id, now, fresh := cl.id, a.now, a.fresh
+	a.old = cl.conn
+	old0 := a.old
+	gen := s.gen.Add(1)
+	cl.stopTimerLocked()
+	if old0 != nil { // [MQTT-3.1.4-2] [MQTT5-3.1.4-3] take the session over
+		cl.conn = nil
+		cl.sess.Disconnected(now, old0.gen)
+		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart) {
+			a.publish = append(a.publish, ow.msg) // the old connection ended abnormally
+		}
+		cl.will = nil
+	}
+	if pw := cl.pendingWill; pw != nil {
+		if p.CleanStart { // the old session ends now [MQTT5-3.1.3-9]
+			a.publish = append(a.publish, pw.msg)
+		}
+		cl.pendingWill = nil // else reconnected within the delay: not sent
+	}
+	a.present = !fresh && cl.sess != nil
+	if p.CleanStart || cl.sess == nil || cl.version != p.Version {
+		// [MQTT-3.1.2-6] [MQTT5-3.1.2-4] discard any existing session.
+		s.clearSubsLocked(cl)
+		cl.sess = s.newSession(p.Version)
+		a.present = false
+		if s.store != nil && !fresh {
+			s.store.DeleteSession(s.ctx, id)
+		}
+	}
+	cl.version = p.Version
+	cl.gen, c.gen, c.cl = gen, gen, cl
+	cl.expiry = a.expiry
+	cl.will = a.will
+	cl.qos0Pending, cl.qos0Bytes = 0, 0
+	cl.offlineAt = time.Time{}
+
+	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] [MQTT5-3.2.2-2] [MQTT5-3.2.2-3]
+	ack := &packet.Connack{SessionPresent: a.present}
+	if v5 {
+		pr := &ack.Properties
+		if s.cfg.ReceiveMaximum != 65535 {
+			pr.ReceiveMaximum = uint16(s.cfg.ReceiveMaximum)
+			pr.Set(packet.PropReceiveMaximum)
+		}
+		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
+		pr.Set(packet.PropMaximumPacketSize)
+		if a.assigned { // [MQTT5-3.2.2-16]
+			pr.AssignedClientID = id
+			pr.Set(packet.PropAssignedClientID)
+		}
+		if p.Properties.SessionExpiry != a.expiry {
+			pr.SessionExpiry = a.expiry
+			pr.Set(packet.PropSessionExpiry)
+		}
+		pr.SharedSubAvailable = 0
+		pr.Set(packet.PropSharedSubAvailable)
+	}
+	c.mu.Lock()
+	var err error
+	c.ctl, err = packet.Append(c.ctl, ack, c.version)
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encoding CONNACK: %w", err)
+	}
+	cl.sess.Connected(now, gen, a.peer)
+	c.attached.Store(true)
+	cl.conn = c
+	a.rec = s.recordLocked(cl)
+	return nil
+}
+
 func connackText(code packet.ReasonCode, v5 bool) string {
 	if v5 {
 		return code.String()
@@ -284,51 +315,68 @@ func connackText(code packet.ReasonCode, v5 bool) string {
 // or waits for its expiry.
 func (cl *client) detach(c *conn, reason error) {
 	s := cl.srv
-	now := time.Now()
-	closing := s.isClosing()
-	cl.mu.Lock()
-	if cl.conn != c { // taken over: the new connection owns the session
-		cl.mu.Unlock()
+	d, ok := cl.detachLocked(c, s.isClosing())
+	if !ok {
 		return
 	}
+	if d.ended {
+		s.removeClient(cl)
+	} else if s.store != nil {
+		if err := s.store.SaveSession(s.ctx, d.rec); err != nil {
+			s.log.Error("saving session", "client", cl.id, "err", err)
+		}
+	}
+	for _, m := range d.deliver {
+		s.route(m, cl)
+	}
+	if d.publish != nil {
+		s.route(d.publish, cl)
+	}
+}
+
+// detachment is what detachLocked leaves to do outside the lock.
+type detachment struct {
+	deliver []*session.Message // accepted from the client, not yet routed
+	publish *session.Message   // the will, now
+	ended   bool               // the session ended
+	rec     store.SessionRecord
+}
+
+// detachLocked detaches c under cl.mu; ok is false if c was taken over.
+func (cl *client) detachLocked(c *conn, closing bool) (d detachment, ok bool) {
+	s := cl.srv
+	now := time.Now()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.conn != c { // taken over: the new connection owns the session
+		return d, false
+	}
 	// Route what the session accepted before the connection ended.
-	deliver := c.drainDeliveries(cl)
+	d.deliver = c.drainDeliveries(cl)
 	cl.conn = nil
 	cl.sess.Disconnected(now, c.gen)
 	s.drainOffline(cl)
 	cl.offlineAt = now
-	var publish *session.Message
 	if w := cl.will; w != nil && !closing {
 		// [MQTT-3.1.2-8] [MQTT5-3.1.2-8] the connection ended without a
 		// normal DISCONNECT; a v5 will waits for its delay, or the end of
 		// the session if that comes first [MQTT5-3.1.3-9].
 		if w.delay == 0 || cl.expiry == 0 {
-			publish = w.msg
+			d.publish = w.msg
 		} else {
 			cl.pendingWill = w
 		}
 	}
 	cl.will = nil
-	ended := cl.expiry == 0
-	if ended {
+	d.ended = cl.expiry == 0
+	if d.ended {
 		cl.removed = true
 		s.clearSubsLocked(cl)
 	} else if !closing {
 		cl.armTimerLocked(now)
 	}
-	rec := s.recordLocked(cl)
-	cl.mu.Unlock()
-	if ended {
-		s.removeClient(cl)
-	} else if s.store != nil {
-		s.store.SaveSession(s.ctx, rec)
-	}
-	for _, m := range deliver {
-		s.route(m, cl)
-	}
-	if publish != nil {
-		s.route(publish, cl)
-	}
+	d.rec = s.recordLocked(cl)
+	return d, true
 }
 
 // drainDeliveries takes the messages the session accepted but no writer
@@ -383,26 +431,7 @@ func (cl *client) stopTimers() {
 // session [MQTT5-3.1.2-23].
 func (cl *client) onTimer(tg uint64) {
 	s := cl.srv
-	now := time.Now()
-	cl.mu.Lock()
-	if tg != cl.timerGen || cl.conn != nil || cl.removed {
-		cl.mu.Unlock()
-		return
-	}
-	cl.timer = nil
-	var publish *session.Message
-	ended := cl.expiry != store.NeverExpire && !now.Before(cl.offlineAt.Add(time.Duration(cl.expiry)*time.Second))
-	if w := cl.pendingWill; w != nil && (ended || !now.Before(cl.offlineAt.Add(time.Duration(w.delay)*time.Second))) {
-		publish = w.msg
-		cl.pendingWill = nil
-	}
-	if ended {
-		cl.removed = true
-		s.clearSubsLocked(cl)
-	} else {
-		cl.armTimerLocked(now)
-	}
-	cl.mu.Unlock()
+	publish, ended := cl.timerLocked(tg)
 	if ended {
 		s.removeClient(cl)
 		s.log.Debug("session expired", "client", cl.id)
@@ -410,6 +439,28 @@ func (cl *client) onTimer(tg uint64) {
 	if publish != nil && !s.isClosing() {
 		s.route(publish, cl)
 	}
+}
+
+func (cl *client) timerLocked(tg uint64) (publish *session.Message, ended bool) {
+	now := time.Now()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if tg != cl.timerGen || cl.conn != nil || cl.removed {
+		return nil, false
+	}
+	cl.timer = nil
+	ended = cl.expiry != store.NeverExpire && !now.Before(cl.offlineAt.Add(time.Duration(cl.expiry)*time.Second))
+	if w := cl.pendingWill; w != nil && (ended || !now.Before(cl.offlineAt.Add(time.Duration(w.delay)*time.Second))) {
+		publish = w.msg
+		cl.pendingWill = nil
+	}
+	if ended {
+		cl.removed = true
+		cl.srv.clearSubsLocked(cl)
+	} else {
+		cl.armTimerLocked(now)
+	}
+	return publish, ended
 }
 
 // removeClient forgets an ended session.

@@ -316,10 +316,7 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 		if err := sc.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
 			return err
 		}
-		cl.mu.Lock()
-		err := cl.sess.Receive(time.Now(), &sc.ack)
-		cl.mu.Unlock()
-		if err != nil {
+		if err := cl.receive(&sc.ack, nil, 0); err != nil {
 			return err
 		}
 		c.drive()
@@ -374,11 +371,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 			m.Properties.Clear(packet.PropSubscriptionID)
 		}
 	}
-	cl := c.cl
-	cl.mu.Lock()
-	err := cl.sess.ReceivePublish(now, p, m, reason)
-	cl.mu.Unlock()
-	if err != nil {
+	if err := c.cl.receive(p, m, reason); err != nil {
 		return err
 	}
 	c.srv.stats.received.Add(1)
@@ -449,4 +442,16 @@ func putScratch(sc *scratch) {
 	sc.pub.Properties = packet.Properties{User: sc.pub.Properties.User[:0], SubscriptionIDs: sc.pub.Properties.SubscriptionIDs[:0]}
 	sc.ack.Properties = packet.Properties{User: sc.ack.Properties.User[:0]}
 	scratchPool.Put(sc)
+}
+
+// receive hands a packet from the client to its session: an
+// acknowledgement, or a PUBLISH with its message (nil: the session copies
+// it) and the reason code for its PUBACK or PUBREC.
+func (cl *client) receive(p packet.Packet, m *session.Message, reason packet.ReasonCode) error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if pub, ok := p.(*packet.Publish); ok {
+		return cl.sess.ReceivePublish(time.Now(), pub, m, reason)
+	}
+	return cl.sess.Receive(time.Now(), p)
 }

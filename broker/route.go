@@ -28,7 +28,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	var subIDs []uint32
 	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
-		if p.Properties.SubscriptionIDs[0] == 0 { // [MQTT5-3.8.2-...] 0 is a protocol error
+		if p.Properties.SubscriptionIDs[0] == 0 { // a protocol error (section 3.8.2.1.2)
 			return protocolError("subscription identifier 0")
 		}
 		subIDs = p.Properties.SubscriptionIDs[:1:1]
@@ -39,54 +39,56 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 	}
 	var sends []retainReq
 	now := time.Now()
-	cl.mu.Lock()
-	for i, sp := range p.Subscriptions {
-		f := sp.Filter
-		fail := packet.SubackFailure311 // [MQTT-3.9.3-2]
-		if v5 {
-			fail = packet.TopicFilterInvalid
-		}
-		if _, _, shared, _ := topic.ParseShared(f); shared {
+	rec, err := func() (store.SessionRecord, error) {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		for i, sp := range p.Subscriptions {
+			f := sp.Filter
+			fail := packet.SubackFailure311 // [MQTT-3.9.3-2]
 			if v5 {
-				fail = packet.SharedSubscriptionsNotSupported
+				fail = packet.TopicFilterInvalid
 			}
-			codes[i] = fail
-			continue
+			if _, _, shared, _ := topic.ParseShared(f); shared {
+				if v5 {
+					fail = packet.SharedSubscriptionsNotSupported
+				}
+				codes[i] = fail
+				continue
+			}
+			if topic.ValidFilter(f) != nil {
+				codes[i] = fail
+				continue
+			}
+			o := sp.Options
+			sub := subscription{qos: o.QoS, noLocal: o.NoLocal, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs}
+			_, existed := cl.subs[f]
+			if cl.subs == nil {
+				cl.subs = make(map[string]subscription)
+			}
+			cl.subs[f] = sub
+			s.subs.Subscribe(f, cl, sub)        // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
+			codes[i] = packet.ReasonCode(o.QoS) // [MQTT-3.9.3-1] granted QoS
+			// [MQTT5-3.3.1-9] [MQTT5-3.3.1-10] Retain Handling 0, or 1 for a new subscription.
+			if !v5 || o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed) {
+				sends = append(sends, retainReq{f, sub})
+			}
 		}
-		if topic.ValidFilter(f) != nil {
-			codes[i] = fail
-			continue
+		// SUBACK goes before the retained messages [MQTT-3.8.4-4].
+		c.mu.Lock()
+		var err error
+		c.ctl, err = packet.Append(c.ctl, &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}, c.version)
+		c.mu.Unlock()
+		for _, r := range sends {
+			s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
+				// [MQTT-3.3.1-8] retain flag set on delivery
+				// because of a new subscription.
+				d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.qos), Retain: true, SubIDs: r.sub.subIDs}
+				cl.sess.Send(now, d)
+				return true
+			})
 		}
-		o := sp.Options
-		sub := subscription{qos: o.QoS, noLocal: o.NoLocal, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs}
-		_, existed := cl.subs[f]
-		if cl.subs == nil {
-			cl.subs = make(map[string]subscription)
-		}
-		cl.subs[f] = sub
-		s.subs.Subscribe(f, cl, sub)        // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
-		codes[i] = packet.ReasonCode(o.QoS) // [MQTT-3.9.3-1] granted QoS
-		// [MQTT5-3.3.1-9] [MQTT5-3.3.1-10] Retain Handling 0, or 1 for a new subscription.
-		if !v5 || o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed) {
-			sends = append(sends, retainReq{f, sub})
-		}
-	}
-	// SUBACK goes before the retained messages [MQTT-3.8.4-4].
-	c.mu.Lock()
-	var err error
-	c.ctl, err = packet.Append(c.ctl, &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}, c.version)
-	c.mu.Unlock()
-	for _, r := range sends {
-		s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
-			// [MQTT-3.3.1-8] retain flag set on delivery
-			// because of a new subscription.
-			d := session.Delivery{Msg: m, QoS: min(m.QoS, r.sub.qos), Retain: true, SubIDs: r.sub.subIDs}
-			cl.sess.Send(now, d)
-			return true
-		})
-	}
-	rec := s.recordLocked(cl)
-	cl.mu.Unlock()
+		return s.recordLocked(cl), err
+	}()
 	if err != nil {
 		return err
 	}
@@ -107,27 +109,29 @@ func (s *Server) unsubscribe(c *conn, p *packet.Unsubscribe) error {
 	if v5 {
 		ack.ReasonCodes = make([]packet.ReasonCode, len(p.Filters))
 	}
-	cl.mu.Lock()
-	for i, f := range p.Filters {
-		code := packet.Success
-		if _, ok := cl.subs[f]; ok {
-			delete(cl.subs, f)
-			s.subs.Unsubscribe(f, cl)
-		} else if topic.ValidFilter(f) != nil {
-			code = packet.TopicFilterInvalid
-		} else {
-			code = packet.NoSubscriptionExisted
+	rec, err := func() (store.SessionRecord, error) {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		for i, f := range p.Filters {
+			code := packet.Success
+			if _, ok := cl.subs[f]; ok {
+				delete(cl.subs, f)
+				s.subs.Unsubscribe(f, cl)
+			} else if topic.ValidFilter(f) != nil {
+				code = packet.TopicFilterInvalid
+			} else {
+				code = packet.NoSubscriptionExisted
+			}
+			if v5 {
+				ack.ReasonCodes[i] = code
+			}
 		}
-		if v5 {
-			ack.ReasonCodes[i] = code
-		}
-	}
-	c.mu.Lock()
-	var err error
-	c.ctl, err = packet.Append(c.ctl, ack, c.version) // [MQTT-3.10.4-4]
-	c.mu.Unlock()
-	rec := s.recordLocked(cl)
-	cl.mu.Unlock()
+		c.mu.Lock()
+		var err error
+		c.ctl, err = packet.Append(c.ctl, ack, c.version) // [MQTT-3.10.4-4]
+		c.mu.Unlock()
+		return s.recordLocked(cl), err
+	}()
 	if err != nil {
 		return err
 	}
@@ -260,36 +264,47 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	qos := min(m.QoS, t.qos) // [MQTT-3.8.4-6] [MQTT5-3.8.4-8] downgrade to the granted QoS
 	// [MQTT-3.3.1-9] retain 0 for an established subscription; MQTT 5
 	// Retain As Published keeps it [MQTT5-3.3.1-13].
-	retain := t.rap && m.Retain && cl.version == packet.V5
-	cl.mu.Lock()
-	if cl.removed || cl.sess == nil {
-		cl.mu.Unlock()
+	retain := t.rap && m.Retain
+	c, ok := s.send(cl, session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}, now)
+	if !ok {
+		s.stats.droppedQoS0.Add(1)
+		s.stats.dropped.Add(1)
+		s.log.Debug("dropped QoS 0 message for a slow consumer", "client", cl.id, "topic", m.Topic)
 		return
 	}
-	c := cl.conn
-	if qos == 0 && c != nil {
+	if c != nil {
+		c.kick()
+	}
+}
+
+// send hands d to cl's session and returns its connection to kick; ok is
+// false when a QoS 0 delivery was dropped for a slow consumer.
+func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, ok bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.removed || cl.sess == nil {
+		return nil, true
+	}
+	if cl.version != packet.V5 {
+		d.Retain = false // Retain As Published is MQTT 5
+	}
+	c = cl.conn
+	if d.QoS == 0 && c != nil {
 		// Bound the QoS 0 backlog of a connected consumer that does not
 		// read fast enough: drop and count.
-		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(m.Payload) > s.cfg.MaxQueuedBytes {
-			cl.mu.Unlock()
-			s.stats.droppedQoS0.Add(1)
-			s.stats.dropped.Add(1)
-			s.log.Debug("dropped QoS 0 message for a slow consumer", "client", cl.id, "topic", m.Topic)
-			return
+		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(d.Msg.Payload) > s.cfg.MaxQueuedBytes {
+			return nil, false
 		}
 		cl.qos0Pending++
-		cl.qos0Bytes += len(m.Payload)
+		cl.qos0Bytes += len(d.Msg.Payload)
 	}
-	cl.sess.Send(now, session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs})
+	cl.sess.Send(now, d)
 	if c == nil {
 		// No writer drains an offline session: persist its queue changes
 		// and count its drops here.
 		s.drainOffline(cl)
 	}
-	cl.mu.Unlock()
-	if c != nil {
-		c.kick()
-	}
+	return c, true
 }
 
 // drainOffline drains the Ready of an offline session; it has no packets

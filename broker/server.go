@@ -45,6 +45,8 @@ type Server struct {
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
 	testHook atomic.Pointer[func(packet.Type)]
+	// testWriteHook, when set, is called by every flush of a writer.
+	testWriteHook atomic.Pointer[func(clientID string)]
 }
 
 type counters struct {

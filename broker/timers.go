@@ -33,15 +33,7 @@ func (s *Server) retryLoop() {
 			s.mu.Unlock()
 			for i, cl := range clients {
 				clients[i] = nil
-				cl.mu.Lock()
-				c := cl.conn
-				ready := false
-				if c != nil {
-					cl.sess.Tick(now)
-					ready = cl.sess.HasReady()
-				}
-				cl.mu.Unlock()
-				if ready {
+				if c := cl.tick(now); c != nil {
 					c.kick()
 				}
 			}
@@ -100,6 +92,21 @@ func (s *Server) restore() error {
 		cl.mu.Lock()
 		cl.armTimerLocked(now)
 		cl.mu.Unlock()
+	}
+	return nil
+}
+
+// tick runs the session's timed resends and returns the connection to kick
+// if they produced packets.
+func (cl *client) tick(now time.Time) *conn {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.conn == nil {
+		return nil
+	}
+	cl.sess.Tick(now)
+	if cl.sess.HasReady() {
+		return cl.conn
 	}
 	return nil
 }

@@ -114,23 +114,14 @@ func (c *conn) flush() {
 	if c.closed.Load() {
 		return
 	}
+	if h := c.srv.testWriteHook.Load(); h != nil {
+		(*h)(c.clientID())
+	}
 	bp := outBufPool.Get().(*[]byte)
 	out := (*bp)[:0]
 	deliver := c.deliver[:0]
 	cl := c.cl
-	if cl != nil {
-		cl.mu.Lock()
-	}
-	c.mu.Lock()
-	out = append(out, c.ctl...)
-	c.ctl = nil
-	c.mu.Unlock()
-	if cl != nil {
-		if cl.conn == c {
-			out, deliver = c.drain(cl, out, deliver)
-		}
-		cl.mu.Unlock()
-	}
+	out, deliver = c.take(cl, out, deliver)
 	if len(out) > 0 {
 		c.wmu.Lock()
 		_, err := c.nc.Write(out)
@@ -148,6 +139,25 @@ func (c *conn) flush() {
 		deliver[i] = nil
 	}
 	c.deliver = deliver[:0]
+}
+
+// take appends the queued control packets and, when c is still the
+// client's connection, drains the session, under the client's lock (so
+// that CONNACK and SUBACK precede the packets the session produced after
+// them).
+func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte, []*session.Message) {
+	if cl != nil {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+	}
+	c.mu.Lock()
+	out = append(out, c.ctl...)
+	c.ctl = nil
+	c.mu.Unlock()
+	if cl != nil && cl.conn == c {
+		out, deliver = c.drain(cl, out, deliver)
+	}
+	return out, deliver
 }
 
 // drain takes everything the session has ready. cl.mu is held.

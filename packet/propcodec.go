@@ -80,7 +80,7 @@ func ctxName(ctx Type) string {
 	return ctx.String()
 }
 
-// boolProp lists the byte properties whose only values are 0 and 1.
+// boolProps lists the byte properties whose only values are 0 and 1.
 const boolProps = 1<<PropPayloadFormat | 1<<PropRequestProblemInfo | 1<<PropRequestResponseInfo |
 	1<<PropMaximumQoS | 1<<PropRetainAvailable | 1<<PropWildcardSubAvailable |
 	1<<PropSubIDAvailable | 1<<PropSharedSubAvailable

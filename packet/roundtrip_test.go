@@ -83,3 +83,70 @@ func isCode(err error, c ReasonCode) bool {
 	e, ok := err.(*Error)
 	return ok && e.Code == c
 }
+
+// TestFitProperty: Fit returns true only when the packet then fits and
+// still encodes; when it returns false the packet is unchanged; it only
+// ever removes the Reason String and User Properties.
+func TestFitProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		v := rapid.SampledFrom(versions).Draw(t, "v")
+		p := genPacket(t, v)
+		enc, err := Append(nil, p, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig, _, _ := DecodeBytes(enc, v, 0) // a deep copy
+		max := rapid.IntRange(1, len(enc)+1).Draw(t, "max")
+		fits := Fit(p, v, max)
+		if !fits {
+			if !reflect.DeepEqual(p, orig) {
+				t.Fatalf("Fit returned false and changed the packet")
+			}
+			if len(enc) <= max {
+				t.Fatalf("Fit returned false for a packet of %d <= %d bytes", len(enc), max)
+			}
+			return
+		}
+		b, err := Append(nil, p, v)
+		if err != nil || len(b) > max {
+			t.Fatalf("after Fit: %d bytes > %d, %v", len(b), max, err)
+		}
+		if len(enc) <= max && !reflect.DeepEqual(p, orig) {
+			t.Fatalf("Fit changed a packet that fitted")
+		}
+		// Only the Reason String and User Properties may have gone.
+		got, _, _ := DecodeBytes(b, v, 0)
+		for _, x := range []Packet{got, orig} {
+			if pp := propsOf(x); pp != nil {
+				pp.Clear(PropReasonString)
+				pp.ReasonString = ""
+				pp.Clear(PropUserProperty)
+				pp.User = nil
+			}
+		}
+		if !reflect.DeepEqual(got, orig) {
+			t.Fatalf("Fit removed more than the Reason String and User Properties:\n got %#v\nwant %#v", got, orig)
+		}
+		if _, ok := p.(*Publish); ok && len(enc) > max {
+			t.Fatalf("Fit made a PUBLISH fit")
+		}
+	})
+}
+
+func propsOf(p Packet) *Properties {
+	switch x := p.(type) {
+	case *Connack:
+		return &x.Properties
+	case *Ack:
+		return &x.Properties
+	case *Suback:
+		return &x.Properties
+	case *Unsuback:
+		return &x.Properties
+	case *Disconnect:
+		return &x.Properties
+	case *Auth:
+		return &x.Properties
+	}
+	return nil
+}

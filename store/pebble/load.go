@@ -1,0 +1,305 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/wal"
+	"github.com/tern-mq/tern/session"
+)
+
+// load reads the whole store into the mirror, checking the format version
+// first. An empty store gets the current version.
+func (s *Store) load() error {
+	v, closer, err := s.db.Get(versionKey)
+	switch {
+	case err == pdb.ErrNotFound:
+		it, err := s.db.NewIter(nil)
+		if err != nil {
+			return err
+		}
+		nonEmpty := it.First()
+		if err := it.Close(); err != nil {
+			return err
+		}
+		if nonEmpty {
+			return fmt.Errorf("not a Tern store: data without a format version key")
+		}
+		return s.db.Set(versionKey, binary.AppendUvarint(nil, formatVersion), pdb.Sync)
+	case err != nil:
+		return fmt.Errorf("read format version: %w", err)
+	}
+	ver, n := binary.Uvarint(v)
+	_ = closer.Close()
+	if n <= 0 || ver != formatVersion {
+		return fmt.Errorf("unknown format version %d (this program reads version %d)", ver, formatVersion)
+	}
+
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{prefixVersion + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	bodies := make(map[uint64]*session.Message)
+	var keys int
+	for ok := it.First(); ok; ok = it.Next() {
+		keys++
+		k, val := it.Key(), it.Value()
+		if err := s.loadKey(k, val, bodies); err != nil {
+			return fmt.Errorf("key %q: %w", k, err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	for id, m := range bodies {
+		if s.bodies[id] == nil {
+			// A body no entry refers to: left by nothing this code
+			// writes; drop it so the store does not grow.
+			s.log.Warn("store: unreferenced message body removed", "dir", s.dir, "id", id, "topic", m.Topic)
+			if err := s.db.Delete(bodyKey(nil, id), pdb.NoSync); err != nil {
+				return err
+			}
+		}
+	}
+	for _, cl := range s.clients {
+		if cl.state.order == 0 {
+			cl.state.order = uint64(len(cl.state.flights))
+		}
+	}
+	st := s.retainedCount()
+	s.log.Info("store: opened", "dir", s.dir, "durability", s.opts.Durability.String(), "keys", keys,
+		"clients", len(s.clients), "bodies", len(s.bodies), "retained", st)
+	return nil
+}
+
+func (s *Store) retainedCount() int {
+	n := 0
+	_ = s.retained.MatchRetained(bgCtx, "#", func(*session.Message) bool { n++; return true })
+	return n
+}
+
+func (s *Store) loadClient(id string) *client {
+	cl := s.clients[id]
+	if cl == nil {
+		cl = &client{}
+		s.clients[id] = cl
+	}
+	return cl
+}
+
+// loadKey adds one stored key to the mirror. Keys arrive in order, so
+// bodies ('b') come before the entries ('f', 'q') that refer to them.
+func (s *Store) loadKey(k, val []byte, bodies map[uint64]*session.Message) error {
+	switch k[0] {
+	case prefixBody:
+		if len(k) != 9 {
+			return errCorrupt
+		}
+		d := decoder{b: val}
+		m := d.message()
+		if err := d.done(); err != nil {
+			return err
+		}
+		bodies[binary.BigEndian.Uint64(k[1:])] = m
+		s.noteID(m.ID)
+	case prefixRetained:
+		d := decoder{b: val}
+		m := d.message()
+		if err := d.done(); err != nil {
+			return err
+		}
+		s.noteID(m.ID)
+		return s.retained.SetRetained(bgCtx, m)
+	case prefixSession:
+		id, rest, err := parseClientKey(k[1:])
+		if err != nil || len(rest) != 0 {
+			return errCorrupt
+		}
+		rec, err := decodeRecord(id, val)
+		if err != nil {
+			return err
+		}
+		s.loadClient(id).rec = &rec
+	case prefixMeta:
+		id, rest, err := parseClientKey(k[1:])
+		if err != nil || len(rest) != 0 || len(val) != 2 {
+			return errCorrupt
+		}
+		s.loadClient(id).state.nextID = binary.BigEndian.Uint16(val)
+	case prefixInbound:
+		id, rest, err := parseClientKey(k[1:])
+		if err != nil || len(rest) != 2 {
+			return errCorrupt
+		}
+		m := &s.loadClient(id).state
+		if m.inbound == nil {
+			m.inbound = make(map[uint16]struct{})
+		}
+		m.inbound[binary.BigEndian.Uint16(rest)] = struct{}{}
+	case prefixQueue:
+		id, rest, err := parseClientKey(k[1:])
+		if err != nil || len(rest) != 8 {
+			return errCorrupt
+		}
+		seq := binary.BigEndian.Uint64(rest)
+		d := decoder{b: val}
+		dl, err := s.loadDelivery(&d, bodies)
+		if err != nil {
+			return err
+		}
+		m := &s.loadClient(id).state
+		if m.queue == nil {
+			m.queue = make(map[uint64]session.Delivery)
+		}
+		m.queue[seq] = dl
+		m.nextSeq = max(m.nextSeq, seq+1)
+	case prefixFlight:
+		id, rest, err := parseClientKey(k[1:])
+		if err != nil || len(rest) != 2 {
+			return errCorrupt
+		}
+		d := decoder{b: val}
+		f := flightRec{order: d.uvarint(), seq: d.uvarint(), stage: session.Stage(d.byte())}
+		if f.d, err = s.loadDelivery(&d, bodies); err != nil {
+			return err
+		}
+		m := &s.loadClient(id).state
+		if m.flights == nil {
+			m.flights = make(map[uint16]flightRec)
+		}
+		m.flights[binary.BigEndian.Uint16(rest)] = f
+		m.nextSeq = max(m.nextSeq, f.seq+1)
+		m.order = max(m.order, f.order)
+	default:
+		return fmt.Errorf("unknown key prefix %q", k[0])
+	}
+	return nil
+}
+
+// loadDelivery decodes a delivery and takes its body reference.
+func (s *Store) loadDelivery(d *decoder, bodies map[uint64]*session.Message) (session.Delivery, error) {
+	dl, id := d.delivery(bodies)
+	if err := d.done(); err != nil {
+		return dl, err
+	}
+	if dl.Msg == nil {
+		return dl, fmt.Errorf("message body %d missing", id)
+	}
+	if id == 0 {
+		s.nbodies++
+		return dl, nil
+	}
+	s.noteID(id)
+	if e := s.bodies[id]; e != nil {
+		e.refs++
+	} else {
+		s.bodies[id] = &body{msg: dl.Msg, refs: 1}
+		s.nbodies++
+	}
+	return dl, nil
+}
+
+// replayLog adapts the engine's logger to slog and remembers where the
+// replay of each write-ahead log stopped, to report a torn or cut tail.
+type replayLog struct {
+	log     *slog.Logger
+	replays []replay
+}
+
+type replay struct {
+	wal           string
+	offset        wal.Offset
+	keys, batches int64
+}
+
+func (l *replayLog) Infof(format string, args ...any) {
+	if strings.Contains(format, "stopped reading at offset") && len(args) == 5 {
+		r := replay{wal: fmt.Sprint(args[1])}
+		r.offset, _ = args[2].(wal.Offset)
+		r.keys, _ = args[3].(int64)
+		r.batches, _ = args[4].(int64)
+		l.replays = append(l.replays, r)
+	}
+	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l *replayLog) Errorf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l *replayLog) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error("pebble: fatal: " + msg)
+	panic(msg)
+}
+
+// report logs, for each log replayed at Open, how much was recovered and
+// whether bytes after the last complete record were left out: a torn write
+// at a crash (the write was never acknowledged in Sync mode) or a cut file.
+func (l *replayLog) report(dir string) {
+	for _, r := range l.replays {
+		name := r.wal
+		if i := strings.IndexByte(name, ' '); i > 0 {
+			name = name[:i]
+		}
+		path := filepath.Join(dir, name+".log")
+		fi, err := os.Stat(path)
+		if err != nil {
+			l.log.Info("store: log replayed", "wal", r.wal, "batches", r.batches, "keys", r.keys)
+			continue
+		}
+		tail := fi.Size() - r.offset.Physical
+		if tail > 0 && r.offset.PreviousFilesBytes == 0 {
+			l.log.Warn("store: log tail not replayed (torn or cut write at a crash; not acknowledged in sync mode)",
+				"file", path, "replayed_to", r.offset.Physical, "size", fi.Size(), "discarded_bytes", tail,
+				"batches", r.batches, "keys", r.keys)
+			continue
+		}
+		l.log.Info("store: log replayed", "file", path, "batches", r.batches, "keys", r.keys)
+	}
+}
+
+// countSyncs returns the default file system with a counter of the syncs
+// of write-ahead log files.
+func countSyncs() (vfs.FS, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return &syncFS{FS: vfs.Default, n: n}, n
+}
+
+type syncFS struct {
+	vfs.FS
+	n *atomic.Int64
+}
+
+func (fs *syncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return &syncFile{File: f, n: fs.n}, nil
+}
+
+func (fs *syncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *syncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	return fs.wrap(newname, f, err)
+}
+
+type syncFile struct {
+	vfs.File
+	n *atomic.Int64
+}
+
+func (f *syncFile) Sync() error     { f.n.Add(1); return f.File.Sync() }
+func (f *syncFile) SyncData() error { f.n.Add(1); return f.File.SyncData() }

@@ -9,10 +9,11 @@
 // limit (maxSize, the server's Maximum Packet Size; 0 for the protocol's
 // 268,435,455 + 5) is checked from the fixed header, before the body is
 // read or allocated; ReadPacket then commits memory for a body over 1 MiB
-// only as its bytes arrive. The decoded value takes at most about 8 times the body
-// (a 3-byte SUBSCRIBE entry becomes a 24-byte Subscription). The level v passed in is the session's (from its
-// CONNECT): any level but V5 decodes MQTT 3 packets. CONNECT carries its
-// own level and ignores v.
+// only as its bytes arrive. A decoded value takes at most about 8 times its
+// body (a 3-byte SUBSCRIBE entry becomes a 24-byte Subscription). The level
+// v passed in is the session's (from its CONNECT): any level but V5 decodes
+// MQTT 3 packets. CONNECT carries its own level and ignores v. Empty byte
+// strings (payload, password, correlation data ...) decode as nil.
 //
 // Decoding is strict: every Malformed Packet and Protocol Error the
 // specifications define for a single packet is rejected (reserved flags,
@@ -36,9 +37,9 @@
 //     3.1 defines no SUBACK failure code, but 0x80 (added by 3.1.1) is
 //     accepted and encoded at level 3 too: refusing a filter has no other
 //     form, and a 3.1 client that does not know it sees an odd QoS rather
-//     than a missing SUBACK. The 1 to 23 character
-//     client identifier limit of 3.1 is server policy, not checked here.
-//     A password needs a user name in 3.1 as in 3.1.1.
+//     than a missing SUBACK. The 1 to 23 character client identifier limit
+//     of 3.1 is server policy, not checked here. A password needs a user
+//     name in 3.1 as in 3.1.1.
 //   - A Topic Alias of 0 [MQTT5-3.3.2-8], a Response Topic with wildcards
 //     [MQTT5-3.3.2-14], a byte property other than 0 or 1 where only those
 //     are defined, and a reason code that the packet type does not define
@@ -98,9 +99,10 @@
 // allocate when the buffer has room (Size tells how much). Packets are
 // validated with the same rules as decoding, so whatever encodes decodes
 // back to the same value; an invalid packet returns an *Error and the
-// buffer unchanged. Size returns the encoded size, and Fit drops the Reason
-// String and User Properties that MQTT 5 lets a sender drop to respect the
-// peer's Maximum Packet Size.
+// buffer unchanged. PacketID is not written (nor checked) at QoS 0
+// [MQTT-2.3.1-5] [MQTT5-2.2.1-2]. Size returns the encoded size, and Fit
+// drops the Reason String and User Properties that MQTT 5 lets a sender
+// drop to respect the peer's Maximum Packet Size.
 //
 // All functions are safe for concurrent use on distinct values.
 package packet

@@ -1,0 +1,733 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/topic"
+)
+
+// engine is the protocol core shared by Conn and Client: the session state
+// machine, the subscriptions and the single goroutine that drains the
+// session and writes to the current connection. Connections (links) come
+// and go; the engine outlives them.
+type engine struct {
+	opts Options
+	log  *slog.Logger
+	// reconnects tells whether operations wait for a next connection
+	// (Client) or fail when the connection ends (Conn).
+	reconnects bool
+
+	mu        sync.Mutex
+	idle      sync.Cond // signalled when the drainer has no Ready outstanding
+	sess      *session.Session
+	scfg      session.Config
+	gen       uint64
+	link      *link
+	up        chan struct{} // closed while a link is attached
+	closed    bool
+	closeErr  error
+	draining  bool
+	waiters   map[*session.Message]chan error
+	ops       map[uint16]*op // SUBSCRIBE and UNSUBSCRIBE awaiting their ack
+	queuedOps []*op          // waiting for a connection
+	subs      map[string]*sub
+	dflt      *sub       // Options.OnMessage
+	acks      []*inbound // withheld acknowledgements of the current link, in order received
+	extra     []byte     // encoded packets for the current link besides the session's
+	finAfter  *link      // close this link once extra is written
+	clientID  string     // assigned by the server if Options.ClientID is empty
+	cid       atomic.Pointer[string]
+	reqs      *requester
+
+	kick chan struct{}
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	handlerDrops atomic.Uint64
+	// drainer scratch, owned by the drainer goroutine
+	wbuf    []byte
+	skip    []bool
+	pub     packet.Publish
+	ack     packet.Ack
+	matched []*sub
+	rdIns   []*inbound
+}
+
+func newEngine(opts Options, reconnects bool) *engine {
+	e := &engine{
+		opts:       opts,
+		log:        opts.Logger,
+		reconnects: reconnects,
+		up:         make(chan struct{}),
+		waiters:    make(map[*session.Message]chan error),
+		ops:        make(map[uint16]*op),
+		subs:       make(map[string]*sub),
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		clientID:   opts.ClientID,
+	}
+	e.idle.L = &e.mu
+	e.scfg = session.Config{
+		Role:           session.Client,
+		Version:        opts.Version,
+		ReceiveMaximum: opts.ReceiveMaximum,
+		SendWindow:     opts.SendWindow,
+		MaxQueued:      opts.MaxQueued,
+		QueueQoS0:      opts.QueueOffline,
+	}
+	e.sess = session.New(e.scfg)
+	if opts.OnMessage != nil {
+		e.dflt = e.newSub(Subscription{Handler: opts.OnMessage})
+	}
+	e.wg.Add(1)
+	go e.drainLoop()
+	return e
+}
+
+func (e *engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown stops the drainer and the handler goroutines, failing every
+// waiting call with err. The link must already be detached.
+func (e *engine) shutdown(err error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed, e.closeErr = true, err
+	for m, w := range e.waiters {
+		w <- err
+		delete(e.waiters, m)
+	}
+	for id, o := range e.ops {
+		o.finish(nil, nil, err)
+		delete(e.ops, id)
+	}
+	for _, o := range e.queuedOps {
+		o.finish(nil, nil, err)
+	}
+	e.queuedOps = nil
+	subs := make([]*sub, 0, len(e.subs)+1)
+	for _, s := range e.subs {
+		subs = append(subs, s)
+	}
+	if e.dflt != nil {
+		subs = append(subs, e.dflt)
+	}
+	e.mu.Unlock()
+	close(e.quit)
+	for _, s := range subs {
+		s.closeWith(true)
+	}
+	e.wg.Wait()
+}
+
+// publish hands m to the session and waits for the end of its flow.
+func (e *engine) publish(ctx context.Context, m *Message) error {
+	if err := checkTopic(m.Topic); err != nil {
+		return fmt.Errorf("client: publish: %w", err)
+	}
+	if m.QoS > packet.QoS2 {
+		return fmt.Errorf("client: publish: invalid QoS %d", m.QoS)
+	}
+	sm := &session.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
+	if m.Properties != nil && e.opts.Version == packet.V5 {
+		p := *m.Properties
+		p.Clear(packet.PropTopicAlias)
+		p.TopicAlias = 0
+		p.SubscriptionIDs = nil // a client sends none [MQTT5-3.3.4-6]
+		p.Clear(packet.PropSubscriptionID)
+		sm.Properties = &p
+		if p.Has(packet.PropMessageExpiry) {
+			sm.Expires = time.Now().Add(time.Duration(p.MessageExpiry) * time.Second)
+		}
+	}
+	for {
+		e.mu.Lock()
+		if e.closed {
+			err := e.closeErr
+			e.mu.Unlock()
+			return err
+		}
+		if e.link == nil && !e.opts.QueueOffline {
+			if !e.reconnects {
+				e.mu.Unlock()
+				return ErrNotConnected
+			}
+			up := e.up
+			e.mu.Unlock()
+			select {
+			case <-up:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		var w chan error
+		offline := e.link == nil
+		if !offline {
+			w = make(chan error, 1)
+			e.waiters[sm] = w
+		}
+		err := e.sess.Send(time.Now(), session.Delivery{Msg: sm, QoS: m.QoS, Retain: m.Retain})
+		if err != nil {
+			delete(e.waiters, sm)
+			e.mu.Unlock()
+			return fmt.Errorf("client: publish: %w", err)
+		}
+		e.mu.Unlock()
+		e.wake()
+		if offline {
+			return nil
+		}
+		select {
+		case err := <-w:
+			return err
+		case <-ctx.Done():
+			e.mu.Lock()
+			delete(e.waiters, sm)
+			e.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+}
+
+// complete ends the waiter of m, if any. Called with e.mu held.
+func (e *engine) complete(m *session.Message, err error) {
+	if w, ok := e.waiters[m]; ok {
+		delete(e.waiters, m)
+		w <- err
+	}
+}
+
+func completionErr(c *session.Completion) error {
+	if c.Drop != session.DropNone {
+		return &DropError{Reason: c.Drop.String()}
+	}
+	if c.Delivery.QoS == packet.QoS2 && c.Reason == packet.PacketIdentifierNotFound {
+		// Only PUBCOMP carries 0x92: after a reconnection the server had
+		// already released the identifier; its PUBREC accepted the message.
+		return nil
+	}
+	if c.Reason.IsError() {
+		return &ReasonError{Op: "publish " + c.Delivery.Msg.Topic, Code: c.Reason}
+	}
+	return nil
+}
+
+func (e *engine) drainLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.kick:
+		case <-e.quit:
+			return
+		}
+		e.drain()
+	}
+}
+
+// drain handles the session's output until there is none: withheld
+// acknowledgements recorded, messages dispatched to handlers, packets
+// written (outside the lock), completions reported, Advance.
+func (e *engine) drain() {
+	for {
+		e.mu.Lock()
+		has := e.sess.HasReady()
+		if !has && len(e.extra) == 0 {
+			e.mu.Unlock()
+			return
+		}
+		var rd session.Ready
+		l := e.link
+		if has {
+			rd = e.sess.Ready()
+			e.draining = true
+			if l != nil && rd.Gen != l.gen {
+				l = nil // packets for a connection that is gone
+			}
+			e.recordInbound(&rd, l)
+		}
+		e.mu.Unlock()
+
+		if has && len(rd.Deliver) > 0 {
+			e.dispatch(&rd)
+		}
+
+		e.mu.Lock()
+		e.flushAcks()
+		wl := e.link
+		e.wbuf = append(e.wbuf[:0], e.extra...)
+		e.extra = e.extra[:0]
+		fin := e.finAfter == wl && wl != nil
+		if fin {
+			e.finAfter = nil
+		}
+		e.mu.Unlock()
+
+		var werr error
+		if l != nil && l == wl {
+			e.encodeReady(&rd, l.version)
+		}
+		if wl != nil && len(e.wbuf) > 0 {
+			werr = wl.write(e.wbuf)
+		}
+		if fin {
+			wl.close(nil)
+		}
+
+		e.mu.Lock()
+		if has {
+			for i := range rd.Packets {
+				o := &rd.Packets[i]
+				if o.Kind == packet.PUBLISH && o.PacketID == 0 {
+					if l == nil || werr != nil {
+						e.complete(o.Delivery.Msg, ErrConnectionLost)
+					} else {
+						e.complete(o.Delivery.Msg, nil)
+					}
+				}
+			}
+			for i := range rd.Done {
+				e.complete(rd.Done[i].Delivery.Msg, completionErr(&rd.Done[i]))
+			}
+			e.sess.Advance()
+		}
+		e.draining = false
+		e.idle.Broadcast()
+		e.mu.Unlock()
+	}
+}
+
+// recordInbound notes, for every message the Ready delivers with QoS 1 or
+// 2, its acknowledgement, which the drainer withholds until the message is
+// accepted by its handlers (or acknowledged by the application with
+// ManualAck). e.rdIns gets one entry per delivered message (nil for QoS 0,
+// or when the connection is gone). Called with e.mu held.
+func (e *engine) recordInbound(rd *session.Ready, l *link) {
+	if cap(e.skip) < len(rd.Packets) {
+		e.skip = make([]bool, len(rd.Packets))
+	}
+	e.skip = e.skip[:len(rd.Packets)]
+	clear(e.skip)
+	clear(e.rdIns)
+	e.rdIns = e.rdIns[:0]
+	ci, pi := 0, 0
+	for _, m := range rd.Deliver {
+		var in *inbound
+		if m.QoS > 0 {
+			// Deliver and ChangeInbound are appended in the same order.
+			for ci < len(rd.Persist) && rd.Persist[ci].Kind != session.ChangeInbound {
+				ci++
+			}
+			if ci < len(rd.Persist) {
+				ch := &rd.Persist[ci]
+				ci++
+				for pi < len(rd.Packets) {
+					o := &rd.Packets[pi]
+					pi++
+					if (o.Kind == packet.PUBACK || o.Kind == packet.PUBREC) && o.PacketID == ch.PacketID {
+						if l != nil {
+							e.skip[pi-1] = true
+							in = &inbound{e: e, gen: l.gen, id: o.PacketID, kind: o.Kind, reason: o.Reason}
+							e.acks = append(e.acks, in)
+						}
+						break
+					}
+				}
+			}
+		}
+		e.rdIns = append(e.rdIns, in)
+	}
+}
+
+// encodeReady appends the Ready's packets, except withheld
+// acknowledgements, to wbuf.
+func (e *engine) encodeReady(rd *session.Ready, v packet.Version) {
+	for i := range rd.Packets {
+		if i < len(e.skip) && e.skip[i] {
+			continue
+		}
+		o := &rd.Packets[i]
+		var err error
+		if o.Kind == packet.PUBLISH {
+			o.Publish(&e.pub)
+			if v != packet.V5 {
+				e.pub.Properties = packet.Properties{}
+			}
+			e.wbuf, err = e.pub.Append(e.wbuf, v)
+			e.pub = packet.Publish{}
+		} else {
+			o.Ack(&e.ack)
+			e.wbuf, err = e.ack.Append(e.wbuf, v)
+		}
+		if err != nil {
+			e.log.Warn("client: cannot encode packet", "type", o.Kind, "err", err)
+		}
+	}
+}
+
+// flushAcks moves the acknowledgements at the head of e.acks that are
+// released to e.extra, keeping the order messages were received in
+// [MQTT-4.6.0-2] [MQTT-4.6.0-3]. Called with e.mu held.
+func (e *engine) flushAcks() {
+	n := 0
+	for n < len(e.acks) && e.acks[n].ready {
+		in := e.acks[n]
+		a := packet.Ack{PacketType: in.kind, PacketID: in.id, ReasonCode: in.reason}
+		v := e.sess.Version()
+		var err error
+		if e.extra, err = a.Append(e.extra, v); err != nil {
+			e.log.Warn("client: cannot encode acknowledgement", "err", err)
+		}
+		n++
+	}
+	if n > 0 {
+		m := copy(e.acks, e.acks[n:])
+		clear(e.acks[m:])
+		e.acks = e.acks[:m]
+	}
+}
+
+// inbound is the withheld acknowledgement of one received QoS 1 or 2
+// message.
+type inbound struct {
+	e       *engine
+	gen     uint64
+	id      uint16
+	kind    packet.Type
+	reason  packet.ReasonCode
+	pending atomic.Int32 // handler queues yet to accept it, plus one for a manual Ack
+	acked   atomic.Bool  // Message.Ack was called
+	ready   bool         // e.mu
+}
+
+// release counts one acceptance; the last one releases the acknowledgement.
+func (in *inbound) release() {
+	if in.pending.Add(-1) != 0 {
+		return
+	}
+	e := in.e
+	e.mu.Lock()
+	in.ready = true
+	if e.link != nil && e.link.gen == in.gen && len(e.acks) > 0 && e.acks[0].ready {
+		e.flushAcks()
+		e.mu.Unlock()
+		e.wake()
+		return
+	}
+	e.mu.Unlock()
+}
+
+// dispatch hands the Ready's messages to the handlers of the matching
+// subscriptions.
+func (e *engine) dispatch(rd *session.Ready) {
+	for i, sm := range rd.Deliver {
+		m := &Message{Topic: sm.Topic, Payload: sm.Payload, QoS: sm.QoS, Retain: sm.Retain, Properties: sm.Properties}
+		e.route(m, e.rdIns[i])
+	}
+}
+
+// route finds the subscriptions matching m and queues it to each.
+func (e *engine) route(m *Message, in *inbound) {
+	e.mu.Lock()
+	e.matched = e.matched[:0]
+	for f, s := range e.subs {
+		if topic.Match(f, m.Topic) || sharedMatch(f, m.Topic) {
+			e.matched = append(e.matched, s)
+		}
+	}
+	if len(e.matched) == 0 && e.dflt != nil {
+		e.matched = append(e.matched, e.dflt)
+	}
+	matched := e.matched
+	e.mu.Unlock()
+	qin := in // released by each queue that accepts m
+	if in != nil {
+		n := int32(len(matched))
+		if e.opts.ManualAck && len(matched) > 0 {
+			n = 1 // released by Message.Ack
+			m.ack = in
+			qin = nil
+		}
+		in.pending.Store(n + 1) // +1 held by route until queued everywhere
+	}
+	for _, s := range matched {
+		s.push(m, qin)
+	}
+	if in != nil {
+		in.release()
+	}
+}
+
+func sharedMatch(filter, name string) bool {
+	_, inner, ok, err := topic.ParseShared(filter)
+	return ok && err == nil && topic.Match(inner, name)
+}
+
+// op is a SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
+type op struct {
+	sub   *packet.Subscribe
+	unsub *packet.Unsubscribe
+	done  chan opResult // nil for a resubscription after reconnecting
+}
+
+type opResult struct {
+	codes []packet.ReasonCode
+	props *packet.Properties
+	err   error
+}
+
+func (o *op) finish(codes []packet.ReasonCode, props *packet.Properties, err error) {
+	if o.done != nil {
+		o.done <- opResult{codes, props, err}
+	}
+}
+
+func (o *op) setID(id uint16) {
+	if o.sub != nil {
+		o.sub.PacketID = id
+	} else {
+		o.unsub.PacketID = id
+	}
+}
+
+// sendOp assigns o a packet identifier and queues it on the current link.
+// Called with e.mu held and e.link set.
+func (e *engine) sendOp(o *op) error {
+	id, err := e.sess.ReserveID()
+	if err != nil {
+		return err
+	}
+	o.setID(id)
+	var p packet.Packet = o.sub
+	if o.unsub != nil {
+		p = o.unsub
+	}
+	b, err := packet.Append(e.extra, p, e.link.version)
+	if err != nil {
+		e.sess.ReleaseID(id)
+		return err
+	}
+	e.extra = b
+	e.ops[id] = o
+	return nil
+}
+
+// do runs a SUBSCRIBE or UNSUBSCRIBE: now if connected, else once
+// connected (Client) or never (Conn).
+func (e *engine) do(ctx context.Context, o *op) (opResult, error) {
+	o.done = make(chan opResult, 1)
+	e.mu.Lock()
+	if e.closed {
+		err := e.closeErr
+		e.mu.Unlock()
+		return opResult{}, err
+	}
+	switch {
+	case e.link != nil:
+		if err := e.sendOp(o); err != nil {
+			e.mu.Unlock()
+			return opResult{}, err
+		}
+	case e.reconnects:
+		e.queuedOps = append(e.queuedOps, o)
+	default:
+		e.mu.Unlock()
+		return opResult{}, ErrNotConnected
+	}
+	e.mu.Unlock()
+	e.wake()
+	select {
+	case r := <-o.done:
+		return r, r.err
+	case <-ctx.Done():
+		return opResult{}, ctx.Err()
+	}
+}
+
+func (e *engine) subscribe(ctx context.Context, props *packet.Properties, subs []Subscription) ([]packet.ReasonCode, error) {
+	if len(subs) == 0 {
+		return nil, fmt.Errorf("client: subscribe: no topic filter")
+	}
+	p := &packet.Subscribe{}
+	if props != nil && e.opts.Version == packet.V5 {
+		p.Properties = *props
+	}
+	for _, s := range subs {
+		if err := topic.ValidFilter(s.Filter); err != nil {
+			return nil, fmt.Errorf("client: subscribe: %w", err)
+		}
+		if s.QoS > packet.QoS2 {
+			return nil, fmt.Errorf("client: subscribe %s: invalid QoS %d", s.Filter, s.QoS)
+		}
+		p.Subscriptions = append(p.Subscriptions, packet.Subscription{Filter: s.Filter, Options: subOptions(s, e.opts.Version)})
+	}
+	// Handlers are in place before SUBSCRIBE goes out: retained messages
+	// follow the SUBACK at once.
+	e.mu.Lock()
+	added := make([]*sub, 0, len(subs))
+	for _, s := range subs {
+		ns := e.newSub(s)
+		if old := e.subs[s.Filter]; old != nil {
+			defer old.close()
+		}
+		e.subs[s.Filter] = ns
+		added = append(added, ns)
+	}
+	e.mu.Unlock()
+	r, err := e.do(ctx, &op{sub: p})
+	if err != nil && r.err == nil && ctx.Err() != nil {
+		// The subscription may still be made; keep the handlers.
+		return nil, err
+	}
+	var fail error
+	for i, s := range subs {
+		ok := err == nil && i < len(r.codes) && !r.codes[i].IsError()
+		if ok {
+			continue
+		}
+		e.mu.Lock()
+		if e.subs[s.Filter] == added[i] {
+			delete(e.subs, s.Filter)
+		}
+		e.mu.Unlock()
+		added[i].close()
+		if err == nil && fail == nil {
+			code := packet.UnspecifiedError
+			if i < len(r.codes) {
+				code = r.codes[i]
+			}
+			fail = &ReasonError{Op: "subscribe " + s.Filter, Code: code, Reason: reasonString(r.props)}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.codes, fail
+}
+
+func subOptions(s Subscription, v packet.Version) packet.SubOptions {
+	o := packet.SubOptions{QoS: s.QoS}
+	if v == packet.V5 {
+		o.NoLocal, o.RetainAsPublished, o.RetainHandling = s.NoLocal, s.RetainAsPublished, s.RetainHandling
+	}
+	return o
+}
+
+func reasonString(p *packet.Properties) string {
+	if p == nil {
+		return ""
+	}
+	return p.ReasonString
+}
+
+func (e *engine) unsubscribe(ctx context.Context, filters []string) ([]packet.ReasonCode, error) {
+	if len(filters) == 0 {
+		return nil, fmt.Errorf("client: unsubscribe: no topic filter")
+	}
+	for _, f := range filters {
+		if err := topic.ValidFilter(f); err != nil {
+			return nil, fmt.Errorf("client: unsubscribe: %w", err)
+		}
+	}
+	e.mu.Lock()
+	var gone []*sub
+	for _, f := range filters {
+		if s := e.subs[f]; s != nil {
+			gone = append(gone, s)
+			delete(e.subs, f)
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range gone {
+		s.close()
+	}
+	r, err := e.do(ctx, &op{unsub: &packet.Unsubscribe{Filters: filters}})
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range r.codes {
+		if c.IsError() {
+			return r.codes, &ReasonError{Op: "unsubscribe " + filters[i], Code: c, Reason: reasonString(r.props)}
+		}
+	}
+	return r.codes, nil
+}
+
+// onAck handles SUBACK and UNSUBACK.
+func (e *engine) onAck(id uint16, codes []packet.ReasonCode, props *packet.Properties) {
+	e.mu.Lock()
+	o := e.ops[id]
+	if o != nil {
+		delete(e.ops, id)
+		e.sess.ReleaseID(id)
+	}
+	e.mu.Unlock()
+	if o != nil {
+		o.finish(codes, props, nil)
+	}
+}
+
+// resubscriptions returns SUBSCRIBE ops for every subscription, used when
+// the server has no session for us. Called with e.mu held.
+func (e *engine) resubscriptions() []*op {
+	var ops []*op
+	var cur *packet.Subscribe
+	for f, s := range e.subs {
+		if cur == nil || len(cur.Subscriptions) == 64 {
+			cur = &packet.Subscribe{}
+			ops = append(ops, &op{sub: cur})
+		}
+		cur.Subscriptions = append(cur.Subscriptions, packet.Subscription{Filter: f, Options: subOptions(s.opts, e.opts.Version)})
+	}
+	return ops
+}
+
+// sessionState reports what the client holds of its session. Called with
+// e.mu held.
+func (e *engine) resetSession(now time.Time) {
+	st := e.sess.State()
+	var q []session.QueuedEntry
+	for _, f := range st.Inflight {
+		if f.Stage == session.AwaitPubcomp {
+			// The server has the message (PUBREC); only the release
+			// of the identifier is lost with its session.
+			e.complete(f.Delivery.Msg, nil)
+			continue
+		}
+		q = append(q, session.QueuedEntry{Seq: f.Seq, Delivery: f.Delivery})
+	}
+	q = append(q, st.Queue...)
+	ns, err := session.Restore(e.scfg, session.State{NextID: st.NextID, NextSeq: st.NextSeq, Queue: q})
+	if err != nil {
+		e.log.Error("client: rebuilding session", "err", err)
+		ns = session.New(e.scfg)
+		for _, x := range q {
+			e.complete(x.Delivery.Msg, fmt.Errorf("client: session lost: %w", err))
+		}
+	}
+	e.sess = ns
+	_ = now
+}
+
+func keepAliveSecs(d time.Duration) uint16 {
+	if d <= 0 {
+		return 0
+	}
+	s := (d + time.Second - 1) / time.Second
+	return uint16(min(s, math.MaxUint16))
+}

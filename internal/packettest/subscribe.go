@@ -224,9 +224,7 @@ func otherCases() []Case {
 		{
 			Name:     "DISCONNECT 5.0 reason code only: Disconnect with Will Message",
 			Versions: v5,
-			// The shortest form; an encoder may also write a property
-			// length of 0 after the reason code (5.0 section 3.14.2.2.1).
-			NonCanonical: true,
+			Spec:     "5.0 section 3.14.2.2.1 (no property length: 0)",
 			Raw: b(
 				0xE0, 1, // DISCONNECT, remaining length 1
 				0x04, // reason code: Disconnect with Will Message; no property length

@@ -275,7 +275,7 @@ func (c *Client) run(ctx context.Context) {
 		}
 		l.mu.Lock()
 		if ref := l.serverRef; ref != "" {
-			redirect = referenceURL(server, ref) // [MQTT5-4.11.0-1]
+			redirect = referenceURL(server, ref) // MQTT 5.0 section 4.11 (Server Redirection)
 		}
 		l.mu.Unlock()
 		e.log.Info("client: connection lost", "server", server, "err", lerr)

@@ -132,12 +132,12 @@ var decodeErrorCases = []decodeCase{
 	{"Payload Format Indicator 2", "§3.3.2.3.2", V5, pk(0x30, topicA, props("01 02")), ProtocolError},
 
 	// properties
-	{"property not allowed in PUBLISH", "§2.2.2.2", V5, pk(0x30, topicA, props("11 00 00 00 01")), ProtocolError},
-	{"Reason String in CONNECT", "§2.2.2.2", V5, pk(0x10, connectHdr5, "02 00 3C", props("1F 00 00"), topicA), ProtocolError},
-	{"Will Delay in CONNECT properties", "§2.2.2.2", V5, pk(0x10, connectHdr5, "02 00 3C", props("18 00 00 00 01"), topicA), ProtocolError},
-	{"Session Expiry in will properties", "§2.2.2.2", V5, pk(0x10, connectHdr5, "06 00 3C 00", topicA, props("11 00 00 00 01"), topicA, "00 00"), ProtocolError},
-	{"Topic Alias in PUBACK", "§2.2.2.2", V5, pk(0x40, "00 01 00", props("23 00 01")), ProtocolError},
-	{"Subscription Identifier in UNSUBSCRIBE", "§2.2.2.2", V5, pk(0xA2, "00 01", props("0B 01"), topicA), ProtocolError},
+	{"property not allowed in PUBLISH", "§2.2.2.2", V5, pk(0x30, topicA, props("11 00 00 00 01")), MalformedPacket},
+	{"Reason String in CONNECT", "§2.2.2.2", V5, pk(0x10, connectHdr5, "02 00 3C", props("1F 00 00"), topicA), MalformedPacket},
+	{"Will Delay in CONNECT properties", "§2.2.2.2", V5, pk(0x10, connectHdr5, "02 00 3C", props("18 00 00 00 01"), topicA), MalformedPacket},
+	{"Session Expiry in will properties", "§2.2.2.2", V5, pk(0x10, connectHdr5, "06 00 3C 00", topicA, props("11 00 00 00 01"), topicA, "00 00"), MalformedPacket},
+	{"Topic Alias in PUBACK", "§2.2.2.2", V5, pk(0x40, "00 01 00", props("23 00 01")), MalformedPacket},
+	{"Subscription Identifier in UNSUBSCRIBE", "§2.2.2.2", V5, pk(0xA2, "00 01", props("0B 01"), topicA), MalformedPacket},
 	{"Payload Format Indicator twice", "§3.3.2.3.2", V5, pk(0x30, topicA, props("01 00 01 00")), ProtocolError},
 	{"Session Expiry twice in DISCONNECT", "§3.14.2.2.2", V5, pk(0xE0, "00", props("11 00 00 00 01 11 00 00 00 01")), ProtocolError},
 	{"Subscription Identifier twice in SUBSCRIBE", "§3.8.2.1.2", V5, pk(0x82, "00 01", props("0B 01 0B 02"), topicA, "00"), ProtocolError},

@@ -113,7 +113,9 @@ func decodeProps(r *reader, p *Properties, ctx Type) error {
 		}
 		info := &propTable[id]
 		if info.allowed&(1<<ctx) == 0 {
-			return protoErr(info.name + " not allowed in " + ctxName(ctx))
+			// An identifier not valid for the packet type makes a Malformed
+			// Packet (MQTT 5.0 section 2.2.2.2).
+			return malformed(info.name + " not allowed in " + ctxName(ctx))
 		}
 		if seen&(1<<id) != 0 && id != PropUserProperty && !(id == PropSubscriptionID && ctx == PUBLISH) {
 			return protoErr(info.name + " included more than once")

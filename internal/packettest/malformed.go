@@ -473,5 +473,31 @@ func badCases() []BadCase {
 			Spec: "3.1.1 section 3.4.1 (remaining length 2)",
 			Raw:  b(0x40, 1, 0), // PUBACK, remaining length 1
 		},
+
+		// Properties not valid for the packet type.
+		{
+			Name: "PUBLISH 5.0 with Session Expiry Interval, not a PUBLISH property", Versions: v5, Code: malformedPacket,
+			Spec: "5.0 section 2.2.2.2 (an identifier not valid for the packet type: a Malformed Packet)",
+			Raw: b(
+				0x30, 9, // PUBLISH QoS 0, remaining length 9
+				0, 1, "a", // topic name
+				5,                // property length 5
+				0x11, 0, 0, 0, 1, // Session Expiry Interval
+			),
+		},
+		{
+			Name: "CONNECT 5.0 will properties with Session Expiry Interval, not a will property", Versions: v5, Code: malformedPacket,
+			Spec: "5.0 section 2.2.2.2 (an identifier not valid for the packet type: a Malformed Packet)",
+			Raw: b(
+				0x10, 24, // CONNECT, remaining length 24
+				0, 4, "MQTT", 5, 0x06, 0, 0, // protocol name, level 5, flags: will 0x04, clean start 0x02; keep alive 0
+				0,    // property length 0
+				0, 0, // client identifier: empty
+				5,                // will property length 5
+				0x11, 0, 0, 0, 1, // Session Expiry Interval
+				0, 1, "w", // will topic
+				0, 0, // will payload: empty
+			),
+		},
 	}
 }

@@ -16,6 +16,7 @@ type sub struct {
 	e       *engine
 	opts    Subscription
 	handler Handler
+	passive bool // no handler: messages go to Options.OnMessage
 
 	mu      sync.Mutex
 	q       []qitem
@@ -31,13 +32,14 @@ type qitem struct {
 	held bool     // beyond the bound: not yet accepted
 }
 
-// newSub starts the handler goroutine of a subscription.
+// newSub starts the handler goroutine of a subscription. A subscription
+// without a handler is passive: its messages go to Options.OnMessage.
 func (e *engine) newSub(s Subscription) *sub {
-	h := s.Handler
-	if h == nil {
-		h = e.opts.OnMessage
+	ns := &sub{e: e, opts: s, handler: s.Handler, wake: make(chan struct{}, 1)}
+	if ns.handler == nil {
+		ns.passive = true
+		return ns
 	}
-	ns := &sub{e: e, opts: s, handler: h, wake: make(chan struct{}, 1)}
 	e.wg.Add(1)
 	go ns.run()
 	return ns
@@ -80,6 +82,9 @@ func (s *sub) push(m *Message, in *inbound) {
 func (s *sub) close() { s.closeWith(false) }
 
 func (s *sub) closeWith(discard bool) {
+	if s.passive {
+		return
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.discard = s.discard || discard

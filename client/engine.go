@@ -445,12 +445,17 @@ func (e *engine) dispatch(rd *session.Ready) {
 func (e *engine) route(m *Message, in *inbound) {
 	e.mu.Lock()
 	e.matched = e.matched[:0]
+	dflt := true
 	for f, s := range e.subs {
 		if topic.Match(f, m.Topic) || sharedMatch(f, m.Topic) {
+			if s.passive {
+				continue // no handler of its own: Options.OnMessage, once
+			}
+			dflt = false
 			e.matched = append(e.matched, s)
 		}
 	}
-	if len(e.matched) == 0 && e.dflt != nil {
+	if dflt && e.dflt != nil {
 		e.matched = append(e.matched, e.dflt)
 	}
 	matched := e.matched

@@ -62,7 +62,8 @@ type Subscription struct {
 	NoLocal           bool
 	RetainAsPublished bool
 	RetainHandling    byte // 0 send retained, 1 only for a new subscription, 2 never
-	// Handler receives the messages matching Filter. Nil: Options.OnMessage.
+	// Handler receives the messages matching Filter. Nil: they go to
+	// Options.OnMessage, once even when several such filters match.
 	Handler Handler
 }
 

@@ -4,14 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/wal"
 	"github.com/tern-mq/tern/session"
 )
 
@@ -207,64 +204,21 @@ func (s *Store) loadDelivery(d *decoder, bodies map[uint64]*session.Message) (se
 	return dl, nil
 }
 
-// replayLog adapts the engine's logger to slog and remembers where the
-// replay of each write-ahead log stopped, to report a torn or cut tail.
-type replayLog struct {
-	log     *slog.Logger
-	replays []replay
-}
+// engineLog adapts the engine's logger to slog.
+type engineLog struct{ log *slog.Logger }
 
-type replay struct {
-	wal           string
-	offset        wal.Offset
-	keys, batches int64
-}
-
-func (l *replayLog) Infof(format string, args ...any) {
-	if strings.Contains(format, "stopped reading at offset") && len(args) == 5 {
-		r := replay{wal: fmt.Sprint(args[1])}
-		r.offset, _ = args[2].(wal.Offset)
-		r.keys, _ = args[3].(int64)
-		r.batches, _ = args[4].(int64)
-		l.replays = append(l.replays, r)
-	}
+func (l engineLog) Infof(format string, args ...any) {
 	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
 }
 
-func (l *replayLog) Errorf(format string, args ...any) {
+func (l engineLog) Errorf(format string, args ...any) {
 	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
 }
 
-func (l *replayLog) Fatalf(format string, args ...any) {
+func (l engineLog) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error("pebble: fatal: " + msg)
 	panic(msg)
-}
-
-// report logs, for each log replayed at Open, how much was recovered and
-// whether bytes after the last complete record were left out: a torn write
-// at a crash (the write was never acknowledged in Sync mode) or a cut file.
-func (l *replayLog) report(dir string) {
-	for _, r := range l.replays {
-		name := r.wal
-		if i := strings.IndexByte(name, ' '); i > 0 {
-			name = name[:i]
-		}
-		path := filepath.Join(dir, name+".log")
-		fi, err := os.Stat(path)
-		if err != nil {
-			l.log.Info("store: log replayed", "wal", r.wal, "batches", r.batches, "keys", r.keys)
-			continue
-		}
-		tail := fi.Size() - r.offset.Physical
-		if tail > 0 && r.offset.PreviousFilesBytes == 0 {
-			l.log.Warn("store: log tail not replayed (torn or cut write at a crash; not acknowledged in sync mode)",
-				"file", path, "replayed_to", r.offset.Physical, "size", fi.Size(), "discarded_bytes", tail,
-				"batches", r.batches, "keys", r.keys)
-			continue
-		}
-		l.log.Info("store: log replayed", "file", path, "batches", r.batches, "keys", r.keys)
-	}
 }
 
 // countSyncs returns the default file system with a counter of the syncs

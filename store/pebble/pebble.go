@@ -53,6 +53,12 @@ type Options struct {
 	// Logger receives the storage engine's messages (Debug) and what
 	// recovery found (Info, Warn). nil: slog.Default().
 	Logger *slog.Logger
+	// SalvageLog opens a store whose write-ahead log is damaged in the
+	// middle, keeping the records before the damage (and a copy of the log
+	// in DIR/damaged). Without it, Open refuses such a store: replay would
+	// lose acknowledged writes. A torn tail (a write cut by a crash) is
+	// always dropped and reported, without this option.
+	SalvageLog bool
 	// CacheSize is the block cache of the engine in bytes (0: 8 MiB).
 	CacheSize int64
 }
@@ -109,22 +115,23 @@ func Open(dir string, opts Options) (*Store, error) {
 		clients: make(map[string]*client), bodies: make(map[uint64]*body)}
 	fs, syncs := countSyncs()
 	s.syncs = syncs
-	rl := &replayLog{log: opts.Logger}
 	cache := pdb.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pdb.Options{
 		FS:                 fs,
 		Cache:              cache,
-		Logger:             rl,
+		Logger:             engineLog{opts.Logger},
 		FormatMajorVersion: pdb.FormatNewest,
 		MemTableSize:       16 << 20,
+	}
+	if err := checkLogs(dir, opts.SalvageLog, opts.Logger); err != nil {
+		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
 	}
 	db, err := pdb.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
 	}
 	s.db = db
-	rl.report(dir)
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)

@@ -1,6 +1,7 @@
 package pebble_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/tern-mq/tern/store/pebble"
 	"github.com/tern-mq/tern/store/storetest"
 )
+
+var bg = context.Background()
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

@@ -152,6 +152,11 @@ func (s *Store) applyLocked(b *pdb.Batch, u *store.Update) {
 			s.key = queueKey(s.key[:0], id, c.Seq)
 			_ = b.Set(s.key, s.buf, nil)
 		case session.ChangeInflight:
+			// Reference the body before releasing the queue entry's, so
+			// that a body moving from queue to flight is not deleted and
+			// written again.
+			d := c.Delivery
+			d.Msg = s.ref(b, d.Msg)
 			if old, ok := m.queue[c.Seq]; ok {
 				delete(m.queue, c.Seq)
 				s.unref(b, old.Msg)
@@ -165,8 +170,6 @@ func (s *Store) applyLocked(b *pdb.Batch, u *store.Update) {
 			if c.Delivery.QoS == packet.QoS2 {
 				st = session.AwaitPubrec
 			}
-			d := c.Delivery
-			d.Msg = s.ref(b, d.Msg)
 			if old, ok := m.flights[c.PacketID]; ok {
 				s.unref(b, old.d.Msg)
 			}

@@ -53,6 +53,9 @@ var rules = []rule{
 	{pkg: "store", tree: true, allow: func(imp string) bool {
 		return isStd(imp) || internal(imp, "packet", "topic", "session", "store") || hasPrefixAny(imp, storageEngines)
 	}},
+	{pkg: "auth", tree: true, allow: func(imp string) bool {
+		return isStd(imp) || internal(imp, "packet", "topic", "auth") || hasPrefixAny(imp, []string{"golang.org/x/crypto"})
+	}},
 	{pkg: "broker", tree: true, allow: func(imp string) bool { return !internal(imp, "client", "cluster") }},
 	{pkg: "client", tree: true, allow: func(imp string) bool { return !internal(imp, "broker", "cluster") }},
 }

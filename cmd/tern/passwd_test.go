@@ -184,7 +184,7 @@ func TestPasswdReadByMosquitto(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	connect := func(user, password string) error {
-		opts := mqtt.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("passwd-test").
+		opts := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("passwd-test").
 			SetUsername(user).SetPassword(password).SetAutoReconnect(false).SetConnectRetry(false).
 			SetConnectTimeout(5 * time.Second)
 		c := mqtt.NewClient(opts)

@@ -19,12 +19,12 @@
 //     [MQTT-3.3.5-2] and a refused filter gets 0x80 in SUBACK.
 //
 // Implementations: PasswordFile (Mosquitto password_file), ACL (Mosquitto
-// acl_file), AllowAll, Anonymous (accepts clients
-// without a user name, defers others), Chain (first Accept or Deny wins,
-// fails closed), AllOf (every Authorizer must allow) and RateLimit (an
-// exponential penalty on failed logins per IP address, with an injectable
-// clock). All are safe for concurrent use; the file-backed ones reload
-// atomically with Reload.
+// acl_file), HTTP (asks a web service, with a timeout and a TTL cache),
+// AllowAll, Anonymous (accepts clients without a user name, defers others),
+// Chain (first Accept or Deny wins, fails closed), AllOf (every Authorizer
+// must allow) and RateLimit (an exponential penalty on failed logins per IP
+// address, with an injectable clock). All are safe for concurrent use; the
+// file-backed ones reload atomically with Reload.
 //
 // # Password files
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tern-mq/tern/broker"
+	"github.com/tern-mq/tern/store"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -26,6 +27,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		listen   []string
 		logLevel string
+		storage  storageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -42,23 +44,37 @@ gracefully (MQTT 5 clients get DISCONNECT "server shutting down").`,
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			st, err := storage.open(log)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, log, listen, nil)
+			err = serveStore(ctx, log, st, listen, nil)
+			if st != nil {
+				err = errors.Join(err, st.Close())
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "TCP address to listen on, repeatable (default 127.0.0.1:1883)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	storage.register(cmd.Flags())
 	return cmd
 }
 
 // serve runs a broker on addrs until ctx ends, then shuts it down. ready,
 // if not nil, is called with the listeners' addresses once they listen.
 func serve(ctx context.Context, log *slog.Logger, addrs []string, ready func([]net.Addr)) error {
+	return serveStore(ctx, log, nil, addrs, ready)
+}
+
+// serveStore is serve with a store (nil: memory only).
+func serveStore(ctx context.Context, log *slog.Logger, st store.Store, addrs []string, ready func([]net.Addr)) error {
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1:1883"}
 	}
-	srv, err := broker.New(broker.Config{Logger: log})
+	srv, err := broker.New(broker.Config{Logger: log, Store: st})
 	if err != nil {
 		return err
 	}

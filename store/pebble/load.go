@@ -29,7 +29,11 @@ func (s *Store) load() error {
 		if nonEmpty {
 			return fmt.Errorf("not a Tern store: data without a format version key")
 		}
-		return s.db.Set(versionKey, binary.AppendUvarint(nil, formatVersion), pdb.Sync)
+		if err := s.db.Set(versionKey, binary.AppendUvarint(nil, formatVersion), pdb.Sync); err != nil {
+			return fmt.Errorf("write format version: %w", err)
+		}
+		s.log.Info("store: created", "dir", s.dir, "format_version", formatVersion, "durability", s.opts.Durability.String())
+		return nil
 	case err != nil:
 		return fmt.Errorf("read format version: %w", err)
 	}

@@ -32,9 +32,6 @@ type client struct {
 	// QoS 0 deliveries handed to sess since the writer last drained it: the
 	// bound of a connected slow consumer's QoS 0 backlog.
 	qos0Pending, qos0Bytes int
-	// PUBLISH packets received since the writer last drained sess: the
-	// reader waits for the writer beyond maxInboundBacklog.
-	inbound int
 
 	offlineAt   time.Time
 	pendingWill *will       // a will waiting for its delay after the connection ended
@@ -207,7 +204,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if old != nil {
 		old.disconnectWith(errTakenOver)
 	}
-	c.drive()
+	c.kick()
 	for _, m := range publish {
 		s.route(m, cl)
 	}
@@ -289,11 +286,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		pr.SharedSubAvailable = 0
 		pr.Set(packet.PropSharedSubAvailable)
 	}
-	c.mu.Lock()
-	var err error
-	c.ctl, err = packet.Append(c.ctl, ack, c.version)
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.appendCtl(ack); err != nil {
 		return fmt.Errorf("encoding CONNACK: %w", err)
 	}
 	cl.sess.Connected(now, gen, a.peer)

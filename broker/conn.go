@@ -47,7 +47,7 @@ type conn struct {
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
 	waiters  int        // readers waiting on flushed
-	ctl      []byte     // encoded packets from the reader (CONNACK, SUBACK, PINGRESP ...)
+	ctl      *[]byte    // encoded packets queued for the writer (CONNACK, SUBACK, acks ...), pooled
 	stopped  bool       // the reader has ended: start no more writers
 	closeErr error      // why the connection was closed, set once with closed
 
@@ -60,8 +60,9 @@ type conn struct {
 	attached atomic.Bool
 	writeFn  func()
 
-	// Reused by the writer that holds the writing flag.
-	deliver []*session.Message
+	// Reused by the writer that holds the writing flag, and by the reader.
+	deliver  []*session.Message
+	rdeliver []*session.Message
 
 	disconnected bool // the reader got DISCONNECT
 }
@@ -319,8 +320,7 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 		if err := cl.receive(&sc.ack, nil, 0); err != nil {
 			return err
 		}
-		c.drive()
-		return nil
+		return c.afterReceive()
 	case packet.PINGREQ:
 		if len(body) != 0 {
 			return &packet.Error{Code: packet.MalformedPacket, Reason: "PINGREQ with a body"}
@@ -375,9 +375,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 		return err
 	}
 	c.srv.stats.received.Add(1)
-	c.drive()
-	c.pace()
-	return nil
+	return c.afterReceive()
 }
 
 // onDisconnect handles DISCONNECT from the client.
@@ -414,15 +412,11 @@ func (d *disconnectReason) Error() string {
 
 // queue appends a control packet for the writer. Only the reader calls it.
 func (c *conn) queue(p packet.Packet) {
-	c.mu.Lock()
-	var err error
-	c.ctl, err = packet.Append(c.ctl, p, c.version)
-	c.mu.Unlock()
-	if err != nil {
-		c.srv.log.Debug("encoding", "client", c.clientID(), "packet", p.Type(), "err", err)
+	if err := c.appendCtl(p); err != nil {
+		c.srv.log.Error("encoding", "client", c.clientID(), "packet", p.Type(), "err", err)
 		return
 	}
-	c.drive()
+	c.kick()
 }
 
 // scratch holds the packet values decoded into or encoded from on the hot

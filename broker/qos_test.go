@@ -336,3 +336,33 @@ func TestRetryResendsWithDup_MQTT_3_3_1_1(t *testing.T) {
 	sub.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: first.PacketID})
 	sub.expectNothing(300 * time.Millisecond)
 }
+
+// A client that publishes to its own subscription and reads only after
+// writing everything does not deadlock with the server: the server keeps
+// reading it while its own writes to the client are blocked.
+func TestPublishingWithoutReadingDoesNotDeadlock(t *testing.T) {
+	_, addr := startServer(t, Config{MaxQueued: 64, MaxQueuedBytes: 1 << 20})
+	c := dial(t, addr, packet.V311)
+	c.mustConnect("loop", true)
+	c.subscribe(1, "loop", 1)
+	payload := make([]byte, 16<<10)
+	const n = 600 // ~10 MB each way, more than the socket buffers hold
+	buf, _ := packet.Append(nil, &packet.Publish{Topic: "loop", Payload: payload}, packet.V311)
+	c.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	for i := range n {
+		if _, err := c.nc.Write(buf); err != nil {
+			t.Fatalf("write %d: %v (the server stopped reading)", i, err)
+		}
+	}
+	c.send(&packet.Pingreq{})
+	for {
+		p, err := c.read(20 * time.Second)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if p.Type() == packet.PINGRESP {
+			break
+		}
+	}
+	c.disconnect()
+}

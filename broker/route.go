@@ -74,10 +74,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 			}
 		}
 		// SUBACK goes before the retained messages [MQTT-3.8.4-4].
-		c.mu.Lock()
-		var err error
-		c.ctl, err = packet.Append(c.ctl, &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}, c.version)
-		c.mu.Unlock()
+		err := c.appendCtl(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 		for _, r := range sends {
 			s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
 				// [MQTT-3.3.1-8] retain flag set on delivery
@@ -97,7 +94,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 			s.log.Error("saving session", "client", cl.id, "err", err)
 		}
 	}
-	c.drive()
+	c.kick()
 	return nil
 }
 
@@ -126,10 +123,7 @@ func (s *Server) unsubscribe(c *conn, p *packet.Unsubscribe) error {
 				ack.ReasonCodes[i] = code
 			}
 		}
-		c.mu.Lock()
-		var err error
-		c.ctl, err = packet.Append(c.ctl, ack, c.version) // [MQTT-3.10.4-4]
-		c.mu.Unlock()
+		err := c.appendCtl(ack) // [MQTT-3.10.4-4]
 		return s.recordLocked(cl), err
 	}()
 	if err != nil {
@@ -138,7 +132,7 @@ func (s *Server) unsubscribe(c *conn, p *packet.Unsubscribe) error {
 	if s.store != nil && rec.ExpiryInterval > 0 {
 		s.store.SaveSession(s.ctx, rec)
 	}
-	c.drive()
+	c.kick()
 	return nil
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
@@ -34,14 +35,89 @@ func (c *conn) kick() {
 	go c.writeFn()
 }
 
-// drive is kick for the reader: it drains the session inline when no writer
-// is running, which routes the reader's own publications without starting
-// a goroutine and paces the reader to its routing.
-func (c *conn) drive() {
-	c.dirty.Store(true)
-	if c.writing.CompareAndSwap(false, true) {
-		c.writeLoop()
+// afterReceive runs on the reader after it handed a packet to the
+// session. It drains the session aside: the reader routes the messages the
+// session accepted itself (no goroutine is started to publish) and queues
+// the packets to write (acknowledgements) for the writer, which it kicks.
+// A reader never writes, so it never blocks on a client that does not read
+// while that client's writes wait to be read; it waits only when the bytes
+// queued for such a client pass a bound (see waitBacklog).
+func (c *conn) afterReceive() error {
+	cl := c.cl
+	deliver, pending := c.drainAside(cl, c.rdeliver[:0])
+	for i, m := range deliver {
+		c.srv.route(m, cl)
+		deliver[i] = nil
 	}
+	c.rdeliver = deliver[:0]
+	if pending {
+		c.kick()
+		return c.waitBacklog()
+	}
+	return nil
+}
+
+// drainAside drains the session under its lock, encoding its packets at
+// the end of the control queue; pending reports whether that queue has
+// bytes for the writer.
+func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.Message, pending bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl.conn == c {
+		var out []byte
+		if c.ctl != nil {
+			out = *c.ctl
+		}
+		out, deliver = c.drain(cl, out, deliver, false)
+		c.setCtl(out)
+	}
+	return deliver, c.ctl != nil && len(*c.ctl) > 0
+}
+
+// ctlPool holds the buffers of control queues, so that an idle connection
+// holds none and a busy one allocates none.
+var ctlPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// setCtl stores out as the control queue. c.mu is held.
+func (c *conn) setCtl(out []byte) {
+	if len(out) == 0 {
+		return
+	}
+	if c.ctl == nil {
+		c.ctl = ctlPool.Get().(*[]byte)
+	}
+	*c.ctl = out
+}
+
+// appendCtl encodes p at the end of the control queue.
+func (c *conn) appendCtl(p packet.Packet) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []byte
+	if c.ctl != nil {
+		out = *c.ctl
+	} else {
+		out = (*ctlPool.Get().(*[]byte))[:0]
+	}
+	out, err := packet.Append(out, p, c.version)
+	c.setCtl(out)
+	return err
+}
+
+// takeCtl appends the control queue to out and empties it. c.mu is held.
+func (c *conn) takeCtl(out []byte) []byte {
+	if c.ctl == nil {
+		return out
+	}
+	out = append(out, *c.ctl...)
+	if cap(*c.ctl) <= maxPooledOut {
+		*c.ctl = (*c.ctl)[:0]
+		ctlPool.Put(c.ctl)
+	}
+	c.ctl = nil
+	return out
 }
 
 // writer is the body of a writer goroutine.
@@ -62,6 +138,11 @@ func (c *conn) writer() {
 func (c *conn) writeLoop() {
 	for {
 		c.dirty.Store(false)
+		if c.closed.Load() {
+			c.writing.Store(false)
+			c.signalFlushed()
+			return
+		}
 		c.flush()
 		c.writing.Store(false)
 		c.signalFlushed()
@@ -71,12 +152,18 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// maxInboundBacklog bounds the PUBLISH packets a reader accepts while a
-// writer goroutine (blocked on a client that does not read) has not
-// drained them.
-const maxInboundBacklog = 256
+// maxCtlBacklog bounds the bytes a reader queues for a writer that is
+// blocked on a client that does not read, beyond the queue bound of the
+// session (MaxQueuedBytes); beyond it the reader waits for the writer, at
+// most stallTimeout, then disconnects the client.
+const (
+	maxCtlBacklog = 1 << 20
+	stallTimeout  = 30 * time.Second
+)
 
-// signalFlushed wakes a reader waiting in pace.
+var errStalled = &packet.Error{Code: packet.ImplementationSpecificError, Reason: "client does not read"}
+
+// signalFlushed wakes a reader waiting in waitBacklog.
 func (c *conn) signalFlushed() {
 	c.mu.Lock()
 	if c.waiters > 0 {
@@ -85,26 +172,33 @@ func (c *conn) signalFlushed() {
 	c.mu.Unlock()
 }
 
-// pace makes the reader wait for the writer when the messages it accepted
-// are not being drained: the backpressure of a client's own socket reaches
-// its publishing, and nothing grows without bound.
-func (c *conn) pace() {
-	cl := c.cl
-	cl.mu.Lock()
-	cl.inbound++
-	over := cl.inbound > maxInboundBacklog
-	cl.mu.Unlock()
-	if !over {
-		return
-	}
+// waitBacklog makes the reader wait while too many bytes are queued for a
+// blocked writer: the backpressure of the client's socket then reaches its
+// publishing, and nothing grows without bound.
+func (c *conn) waitBacklog() error {
 	c.mu.Lock()
-	for c.writing.Load() && !c.closed.Load() {
+	defer c.mu.Unlock()
+	if !c.overBacklog() {
+		return nil
+	}
+	deadline := time.Now().Add(stallTimeout)
+	t := time.AfterFunc(stallTimeout, c.signalFlushed)
+	defer t.Stop()
+	for c.overBacklog() && time.Now().Before(deadline) {
 		c.waiters++
 		c.flushed.Wait()
 		c.waiters--
 	}
-	c.mu.Unlock()
-	c.drive()
+	if c.overBacklog() {
+		return errStalled
+	}
+	return nil
+}
+
+// overBacklog reports whether the reader must wait for the writer. c.mu is
+// held.
+func (c *conn) overBacklog() bool {
+	return c.ctl != nil && len(*c.ctl) > c.srv.cfg.MaxQueuedBytes+maxCtlBacklog && c.writing.Load() && !c.closed.Load()
 }
 
 // flush drains the client session once: persist, encode every packet into
@@ -151,18 +245,21 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 		defer cl.mu.Unlock()
 	}
 	c.mu.Lock()
-	out = append(out, c.ctl...)
-	c.ctl = nil
+	out = c.takeCtl(out)
 	c.mu.Unlock()
 	if cl != nil && cl.conn == c {
-		out, deliver = c.drain(cl, out, deliver)
+		out, deliver = c.drain(cl, out, deliver, true)
 	}
 	return out, deliver
 }
 
-// drain takes everything the session has ready. cl.mu is held.
-func (c *conn) drain(cl *client, out []byte, deliver []*session.Message) ([]byte, []*session.Message) {
-	cl.qos0Pending, cl.qos0Bytes, cl.inbound = 0, 0, 0
+// drain takes everything the session has ready, for the writer or for
+// drainAside. cl.mu is held.
+func (c *conn) drain(cl *client, out []byte, deliver []*session.Message, writer bool) ([]byte, []*session.Message) {
+	if writer {
+		// The QoS 0 backlog counts what no Write has taken yet.
+		cl.qos0Pending, cl.qos0Bytes = 0, 0
+	}
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
 		c.srv.persist(cl, &rd) // persist, then send, then deliver

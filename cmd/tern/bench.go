@@ -36,7 +36,7 @@ losses, duplicates and end-to-end latency are counted exactly. At a fixed
 omission).`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchConnCmd(), newBenchPubCmd(), newBenchSubCmd(), newBenchRunCmd())
+	cmd.AddCommand(newBenchConnCmd(), newBenchPubCmd(), newBenchSubCmd(), newBenchRunCmd(), newBenchRelayCmd())
 	return cmd
 }
 
@@ -350,5 +350,33 @@ func newBenchConnCmd() *cobra.Command {
 	fs.Float64VarP(&rate, "rate", "R", 0, "connections opened per second (0: as fast as possible)")
 	fs.IntVar(&concurrency, "concurrency", 100, "handshakes in progress at once")
 	fs.DurationVar(&hold, "hold", 5*time.Second, "how long to hold the connections open")
+	return cmd
+}
+
+func newBenchRelayCmd() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run a byte-copying relay: the machine's ceiling for bench run",
+		Long: `Run a relay that answers CONNECT, SUBSCRIBE and the QoS acknowledgements and
+copies every PUBLISH frame unchanged to every subscribed connection, without
+topic matching, sessions or queues. Benchmarked like a broker, it shows how
+much of the machine the load generator and the network stack leave.
+SIGINT or SIGTERM stops it.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", listen, err)
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "relay listening on", ln.Addr())
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			var r loadgen.Relay
+			return r.Serve(ctx, ln)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:1884", "TCP address to listen on")
 	return cmd
 }

@@ -229,3 +229,30 @@ func TestBenchFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// The relay delivers every QoS 1 message of a scenario.
+func TestBenchRelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		var r loadgen.Relay
+		done <- r.Serve(ctx, ln)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, qos := range []string{"0", "1", "2"} {
+		res := benchJSON(t, "-p", port, "--pub", "2", "--sub", "2", "-q", qos, "-r", "300", "-d", "300ms")
+		if res.Sent == 0 || res.Delivered != 2*res.Sent || res.Duplicates != 0 || res.Lost != 0 {
+			t.Fatalf("QoS %s through the relay: sent %d delivered %d duplicates %d lost %d", qos, res.Sent, res.Delivered, res.Duplicates, res.Lost)
+		}
+	}
+}

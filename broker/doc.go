@@ -19,7 +19,8 @@
 // only while more bytes are pending, so an idle connection holds no read
 // buffer. There is no parked writer goroutine: a writer starts when output
 // becomes pending and ends when it is drained; an atomic flag lets only one
-// run at a time, and the reader drains inline when no writer runs.
+// run at a time. The reader never writes to the socket, so it never blocks
+// on a client that does not read while its own writes wait to be read.
 //
 // A client session (the design's logical client process) is a
 // session.Session behind the client's own mutex, with its subscriptions
@@ -36,10 +37,14 @@
 // # The contract with session
 //
 // Every input (Receive, Send, Connected, Disconnected, Tick) is called with
-// the client's mutex held and time.Now() read by the broker. The writer is
-// the single place that drains a session, in the order session requires:
-// persist Ready.Persist (when a Store is configured), send Ready.Packets,
-// deliver Ready.Deliver, Advance.
+// the client's mutex held and time.Now() read by the broker, and every
+// drain of Ready happens under that mutex too, in the order session
+// requires: persist Ready.Persist (when a Store is configured), encode
+// Ready.Packets, take Ready.Deliver, Advance; the bytes are written and the
+// messages routed after the mutex is released. The writer drains what
+// routing handed to the session; the reader drains what it received
+// itself, queueing its packets ahead of anything drained later, so the
+// order of packets on the wire is the order the session produced them.
 //
 // # One PUBLISH from socket to socket
 //
@@ -49,15 +54,16 @@
 //  2. It validates the topic and calls session.Receive under the
 //     publisher's lock; the session copies the message once into an
 //     immutable session.Message and produces the PUBACK or PUBREC.
-//  3. The reader becomes the writer (or wakes the running one), which
-//     drains the publisher's session: persist, encode the acknowledgement,
-//     Advance, unlock, one Write.
-//  4. Outside any session lock it routes the message: sets or clears the
-//     retained message (the store's retained index; an in-memory store when
-//     Config.Store is nil), matches the topic in the topic.Trie keyed by
-//     client session, and merges overlapping subscriptions of one client
-//     into one delivery with the maximum QoS of the matching subscriptions
-//     and all their subscription identifiers [MQTT-3.3.5-1].
+//  3. Still on the reader, it drains the publisher's session under the
+//     same lock: persists the changes, encodes the acknowledgement at the
+//     end of the connection's control queue (pooled) and Advances; the
+//     connection's writer is kicked to write it.
+//  4. Outside any session lock the reader routes the message: sets or
+//     clears the retained message (the store's retained index; an in-memory
+//     store when Config.Store is nil), matches the topic in the topic.Trie
+//     keyed by client session, and merges overlapping subscriptions of one
+//     client into one delivery with the maximum QoS of the matching
+//     subscriptions and all their subscription identifiers [MQTT-3.3.5-1].
 //  5. For each subscriber it locks that session only, calls Send with the
 //     QoS downgraded to the subscription's, unlocks and kicks the
 //     subscriber's writer. A publisher never writes to another client's
@@ -69,7 +75,10 @@
 //
 // The session's queue is the only buffer and is bounded (MaxQueued,
 // MaxQueuedBytes). QoS 0 messages for a connected consumer whose writer
-// has not drained are bounded by the same limits. Every drop (queue full,
+// has not written them are bounded by the same limits. The bytes a reader
+// queues for a writer blocked on a client that does not read are bounded
+// too: past the bound the reader waits (the client's publishing then meets
+// backpressure), and after 30 seconds the client is disconnected. Every drop (queue full,
 // QoS 0 offline, larger than the client's Maximum Packet Size, expired,
 // slow consumer) is counted in Stats.Dropped and logged at debug level.
 //
@@ -90,6 +99,11 @@
 // connection, after DISCONNECT with the reason code (0x81, 0x82 or the
 // decoder's) for an MQTT 5 client. One log line is written per connect and
 // per disconnect, with the client identifier, address and reason.
+//
+// A CONNECT with Clean Session 0 / Clean Start 0 but another protocol
+// level than the stored session's starts a new session (Session Present
+// 0). A Store passed in Config is owned by the caller: Shutdown does not
+// close it.
 //
 // Not implemented yet: shared subscriptions (SUBACK 0x9E), inbound topic
 // aliases (Topic Alias Maximum 0 is announced) and enhanced authentication

@@ -216,38 +216,102 @@ func (a *ACL) Allow(_ context.Context, c ClientInfo, action Action, t string) bo
 // the client for pattern substitution, nil for topic lists.
 func (l *aclList) decide(action Action, want access, t string, c *ClientInfo) (allow, decided bool) {
 	for i := range l.deny {
-		if f, ok := l.deny[i].expand(c); ok && denies(action, f, t) {
+		if l.deny[i].applies(action, t, c) {
 			return false, true
 		}
 	}
 	for i := range l.grant {
-		e := &l.grant[i]
-		if e.access&want == 0 {
-			continue
-		}
-		if f, ok := e.expand(c); ok && grants(action, f, t) {
+		if e := &l.grant[i]; e.access&want != 0 && e.applies(action, t, c) {
 			return true, true
 		}
 	}
 	return false, false
 }
 
-// denies reports whether a deny entry with filter f applies: to a topic
-// name it matches, or to a subscription that could receive any such name.
-func denies(action Action, f, t string) bool {
-	if action == Subscribe {
+// applies reports whether the entry matches: for Publish and Receive the
+// topic name; for Subscribe, a grant must cover the requested filter (every
+// name it can match) and a deny need only intersect it (some name both
+// match).
+func (e *aclEntry) applies(action Action, t string, c *ClientInfo) bool {
+	if action != Subscribe {
+		if !e.pattern {
+			return topic.Match(e.filter, t)
+		}
+		return c != nil && e.usable(c) && matchPattern(e.filter, t, c)
+	}
+	f, ok := e.expand(c)
+	if !ok {
+		return false
+	}
+	if e.access == accessDeny {
 		return intersects(f, t)
 	}
-	return topic.Match(f, t)
+	return covers(f, t)
 }
 
-// grants reports whether a grant with filter f covers t: the name itself,
-// or every name the subscription filter t can match.
-func grants(action Action, f, t string) bool {
-	if action == Subscribe {
-		return covers(f, t)
+// usable reports whether the values the pattern substitutes are safe.
+func (e *aclEntry) usable(c *ClientInfo) bool {
+	return (!e.hasU || safeValue(c.Username)) && (!e.hasC || safeValue(c.ClientID))
+}
+
+// matchPattern is topic.Match(filter with %u and %c substituted, name)
+// without building the substituted filter, so a publish allocates nothing.
+// It relies on the values holding no '/', '+' or '#' (usable): then the
+// substituted filter has the levels and wildcards of the pattern.
+func matchPattern(pattern, name string, c *ClientInfo) bool {
+	if len(name) > 0 && name[0] == '$' && len(pattern) > 0 && (pattern[0] == '+' || pattern[0] == '#') {
+		return false // [MQTT-4.7.2-1] [MQTT5-4.7.2-1]
 	}
-	return topic.Match(f, t)
+	for {
+		pl, prest, pmore := strings.Cut(pattern, "/")
+		if pl == "#" {
+			return true
+		}
+		nl, nrest, nmore := strings.Cut(name, "/")
+		if pl != "+" && !levelEqual(pl, nl, c) {
+			return false
+		}
+		switch {
+		case !pmore && !nmore:
+			return true
+		case !nmore:
+			return prest == "#" // "a/#" matches "a"
+		case !pmore:
+			return false
+		}
+		pattern, name = prest, nrest
+	}
+}
+
+// levelEqual reports whether the pattern level, substituted as expand does,
+// equals the name level.
+func levelEqual(pat, level string, c *ClientInfo) bool {
+	for len(pat) > 0 {
+		if pat[0] == '%' && len(pat) > 1 {
+			switch pat[1] {
+			case 'u', 'c':
+				v := c.Username
+				if pat[1] == 'c' {
+					v = c.ClientID
+				}
+				if !strings.HasPrefix(level, v) {
+					return false
+				}
+				level, pat = level[len(v):], pat[2:]
+			default: // "%x" stays as it is
+				if !strings.HasPrefix(level, pat[:2]) {
+					return false
+				}
+				level, pat = level[2:], pat[2:]
+			}
+			continue
+		}
+		if len(level) == 0 || level[0] != pat[0] {
+			return false
+		}
+		level, pat = level[1:], pat[1:]
+	}
+	return len(level) == 0
 }
 
 // expand substitutes the client's user name for %u and client identifier for
@@ -258,7 +322,7 @@ func (e *aclEntry) expand(c *ClientInfo) (string, bool) {
 	if !e.pattern || c == nil {
 		return e.filter, true
 	}
-	if e.hasU && !safeValue(c.Username) || e.hasC && !safeValue(c.ClientID) {
+	if !e.usable(c) {
 		return "", false
 	}
 	var b strings.Builder
@@ -283,4 +347,11 @@ func (e *aclEntry) expand(c *ClientInfo) (string, bool) {
 	return b.String(), true
 }
 
-func safeValue(v string) bool { return v != "" && !strings.ContainsAny(v, "+#/") }
+func safeValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '+' || c == '#' || c == '/' {
+			return false
+		}
+	}
+	return v != ""
+}

@@ -453,3 +453,80 @@ pattern readwrite users/%u/#
 		a.Allow(ctx, c, Publish, "home/kitchen/light")
 	}
 }
+
+// matchPattern agrees with topic.Match on the substituted filter.
+func TestMatchPatternProperty(t *testing.T) {
+	genPatLevel := rapid.SampledFrom([]string{"a", "", "+", "%u", "%c", "x%uy", "%c%u", "%%u", "%", "%x", "$s", "#"})
+	genValue := rapid.SampledFrom([]string{"a", "u", "c", "x", "%u", "%", "$s", "ab"})
+	genNameLevel := rapid.SampledFrom([]string{"a", "", "u", "c", "xay", "xuy", "ca", "%%u", "%", "%x", "$s", "ab", "%u", "au"})
+	rapid.Check(t, func(t *rapid.T) {
+		var parts []string
+		for i, n := 0, rapid.IntRange(1, 4).Draw(t, "levels"); i < n; i++ {
+			l := genPatLevel.Draw(t, "pattern level")
+			parts = append(parts, l)
+			if l == "#" {
+				break
+			}
+		}
+		pattern := strings.Join(parts, "/")
+		if topic.ValidFilter(pattern) != nil {
+			t.Skip("invalid pattern")
+		}
+		parts = parts[:0]
+		for i, n := 0, rapid.IntRange(1, 5).Draw(t, "name levels"); i < n; i++ {
+			parts = append(parts, genNameLevel.Draw(t, "name level"))
+		}
+		name := strings.Join(parts, "/")
+		c := &ClientInfo{Username: genValue.Draw(t, "user"), ClientID: genValue.Draw(t, "client")}
+		e := aclEntry{filter: pattern, hasU: strings.Contains(pattern, "%u"), hasC: strings.Contains(pattern, "%c")}
+		e.pattern = e.hasU || e.hasC
+		f, ok := e.expand(c)
+		if !ok {
+			t.Skip("unusable values")
+		}
+		if got, want := matchPattern(pattern, name, c), topic.Match(f, name); got != want {
+			t.Fatalf("matchPattern(%q, %q, %+v) = %v, topic.Match(%q, %q) = %v", pattern, name, *c, got, f, name, want)
+		}
+	})
+}
+
+func BenchmarkACLPublishPattern(b *testing.B) {
+	a, err := ParseACL(strings.NewReader("pattern deny users/%u/locked\npattern readwrite users/%u/%c/#\n"), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	c := ClientInfo{ClientID: "dev42", Username: "alice"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !a.Allow(ctx, c, Publish, "users/alice/dev42/temp") {
+			b.Fatal("refused")
+		}
+	}
+}
+
+// Any input either loads or is refused with an error naming file and line;
+// a loaded ACL answers any question without panicking.
+func FuzzParseACL(f *testing.F) {
+	f.Add("topic read $SYS/#\nuser roger\ntopic foo/bar\npattern write $SYS/broker/connection/%c/state\n", "roger", "c", "foo/bar")
+	f.Add("topic deny a/#\npattern readwrite %u/%c/#\n", "u", "c", "u/c/x")
+	f.Add("user \ntopic\n", "", "", "#")
+	f.Fuzz(func(t *testing.T, text, user, client, tp string) {
+		a, err := ParseACL(strings.NewReader(text), "fuzz.acl")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.acl:") {
+				t.Fatalf("error without file and line: %v", err)
+			}
+			return
+		}
+		ctx := context.Background()
+		c := ClientInfo{ClientID: client, Username: user}
+		for _, action := range []Action{Publish, Subscribe, Receive} {
+			a.Allow(ctx, c, action, tp)
+		}
+		if topic.ValidFilter(tp) == nil && a.Allow(ctx, c, Subscribe, tp) && topic.ValidName(tp) == nil &&
+			!a.Allow(ctx, c, Receive, tp) {
+			t.Fatalf("subscribe to name %q allowed but receiving it is not", tp)
+		}
+	})
+}

@@ -47,6 +47,8 @@
 // 10^7 iterations, argon2id at most 1 GiB) so an entry cannot stall logins.
 // Comparisons are constant-time, and an unknown user's password is hashed
 // against a decoy entry so the refusal takes as long as a wrong password's.
+// At most 2×GOMAXPROCS verifications run at once in the process (argon2id
+// takes 19 MiB each); further logins wait, and give up with the context.
 // HashPassword, PasswordLines and ValidUsername are what `tern passwd` uses
 // to edit files in place, atomically.
 //
@@ -74,7 +76,8 @@
 //     matching means refused.
 //   - Matching is topic.Match, '$' rule included: a filter whose first
 //     level is a wildcard does not match "$SYS/...".
-//   - %u and %c are replaced anywhere in a pattern, in one pass. A pattern
+//   - %u and %c are replaced anywhere in a pattern, in one pass (matching a
+//     topic name does it without allocating). A pattern
 //     that uses %u does not apply to a client without a user name. Where
 //     Mosquitto 2.0 refuses a client whose user name or client identifier
 //     contains '+' or '#' every pattern, Tern skips only the patterns that

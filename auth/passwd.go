@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -134,10 +135,23 @@ func parsePasswords(r io.Reader, name string) (*userTable, error) {
 // Len returns the number of users.
 func (p *PasswordFile) Len() int { return len(p.users.Load().byName) }
 
-// Authenticate checks the client's user name and password against the file.
-func (p *PasswordFile) Authenticate(_ context.Context, c ConnInfo) (Result, error) {
+// hashSlots bounds the password verifications running at once in the
+// process: an argon2id verification takes 19 MiB or more, so a burst of
+// CONNECTs must queue rather than take memory without bound.
+var hashSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// Authenticate checks the client's user name and password against the
+// file. It waits for a free verification slot (see hashSlots); if ctx ends
+// first it returns ctx's error.
+func (p *PasswordFile) Authenticate(ctx context.Context, c ConnInfo) (Result, error) {
 	if !c.HasUsername {
 		return Denied(packet.NotAuthorized, "no user name"), nil
+	}
+	select {
+	case hashSlots <- struct{}{}:
+		defer func() { <-hashSlots }()
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("password file: waiting to verify: %w", ctx.Err())
 	}
 	t := p.users.Load()
 	h, known := t.byName[c.Username]

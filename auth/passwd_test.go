@@ -315,3 +315,60 @@ func TestPasswordFileReload(t *testing.T) {
 	wantLogin(t, p, "u", "one", false)
 	wantLogin(t, p, "u", "two", true)
 }
+
+// Any input either loads or is refused with an error naming file and line.
+func FuzzParsePasswords(f *testing.F) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "mosquitto.passwd"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(golden))
+	f.Add("# c\n\nu:$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n")
+	f.Add("u:$6$ImB027sQcDNNueY7$x\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := ParsePasswords(strings.NewReader(text), "fuzz.pw")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.pw:") {
+				t.Fatalf("error without file and line: %v", err)
+			}
+			return
+		}
+		// Verify only the cheap $6$ entries: costs of the others come from the input.
+		for user, h := range p.users.Load().byName {
+			if h.scheme == SHA512 {
+				p.Authenticate(context.Background(), ConnInfo{Username: user, HasUsername: true, Password: []byte("x"), HasPassword: true})
+			}
+		}
+	})
+}
+
+// With every verification slot taken, a login waits, and gives up with
+// the context.
+func TestPasswordFileBoundedVerifications(t *testing.T) {
+	p, err := LoadPasswordFile(filepath.Join("testdata", "mosquitto.passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < cap(hashSlots); i++ {
+		hashSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Authenticate(ctx, ConnInfo{Username: "alice", HasUsername: true, Password: []byte("secret"), HasPassword: true})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("login ran with no free slot: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiting login ended with %v, want context.Canceled", err)
+	}
+	for i := 0; i < cap(hashSlots); i++ {
+		<-hashSlots
+	}
+	wantLogin(t, p, "alice", "secret", true)
+}

@@ -63,8 +63,6 @@ type conn struct {
 	// Reused by the writer that holds the writing flag, and by the reader.
 	deliver  []*session.Message
 	rdeliver []*session.Message
-
-	disconnected bool // the reader got DISCONNECT
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -161,7 +159,7 @@ func (c *conn) finish(reason *error) {
 	}
 	c.mu.Unlock()
 	c.rd.close()
-	if cl := c.cl; cl != nil {
+	if cl := c.cl; cl != nil && c.attached.Load() {
 		c.srv.stats.connected.Add(-1)
 		cl.detach(c, err)
 		c.srv.log.Info("client disconnected", "client", cl.id, "remote", c.remote, "reason", reasonText(err))
@@ -396,7 +394,6 @@ func (c *conn) onDisconnect(p *packet.Disconnect) error {
 		cl.will = nil
 	}
 	cl.mu.Unlock()
-	c.disconnected = true
 	if p.ReasonCode != packet.Success {
 		return &disconnectReason{code: p.ReasonCode}
 	}

@@ -78,9 +78,11 @@
 // has not written them are bounded by the same limits. The bytes a reader
 // queues for a writer blocked on a client that does not read are bounded
 // too: past the bound the reader waits (the client's publishing then meets
-// backpressure), and after 30 seconds the client is disconnected. Every drop (queue full,
-// QoS 0 offline, larger than the client's Maximum Packet Size, expired,
-// slow consumer) is counted in Stats.Dropped and logged at debug level.
+// backpressure), and after 30 seconds the client is disconnected.
+//
+// Every drop (queue full, QoS 0 offline, larger than the client's Maximum
+// Packet Size, expired, slow consumer) is counted in Stats.Dropped; drops
+// for a slow consumer are logged at debug level.
 //
 // # Wills
 //

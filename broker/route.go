@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -263,7 +264,9 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	if !ok {
 		s.stats.droppedQoS0.Add(1)
 		s.stats.dropped.Add(1)
-		s.log.Debug("dropped QoS 0 message for a slow consumer", "client", cl.id, "topic", m.Topic)
+		if s.log.Enabled(s.ctx, slog.LevelDebug) {
+			s.log.Debug("dropped message", "client", cl.id, "topic", m.Topic, "qos", 0, "reason", "slow consumer")
+		}
 		return
 	}
 	if c != nil {
@@ -315,11 +318,17 @@ func (s *Server) drainOffline(cl *client) {
 // counts the deliveries the session dropped. cl.mu is held.
 func (s *Server) persist(cl *client, rd *session.Ready) {
 	for i := range rd.Done {
-		if rd.Done[i].Drop != session.DropNone {
-			s.stats.dropped.Add(1)
-			if rd.Done[i].Drop == session.DropTooLarge {
-				s.stats.droppedTooLarge.Add(1)
-			}
+		d := &rd.Done[i]
+		if d.Drop == session.DropNone {
+			continue
+		}
+		s.stats.dropped.Add(1)
+		if d.Drop == session.DropTooLarge {
+			s.stats.droppedTooLarge.Add(1)
+		}
+		if s.log.Enabled(s.ctx, slog.LevelDebug) {
+			s.log.Debug("dropped message", "client", cl.id, "topic", d.Delivery.Msg.Topic,
+				"qos", d.Delivery.QoS, "reason", d.Drop.String())
 		}
 	}
 	if len(rd.Persist) > 0 && s.store != nil {

@@ -260,6 +260,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	}
 	cl.version = p.Version
 	cl.gen, c.gen, c.cl = gen, gen, cl
+	c.maxOut = int(a.peer.MaximumPacketSize)
 	cl.expiry = a.expiry
 	cl.will = a.will
 	cl.qos0Pending, cl.qos0Bytes = 0, 0

@@ -43,6 +43,7 @@ type conn struct {
 	cl      *client
 	gen     uint64
 	version packet.Version
+	maxOut  int // the client's Maximum Packet Size (0: none)
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
@@ -100,7 +101,7 @@ func (c *conn) finalWrite(p packet.Packet, err error) {
 		return
 	}
 	b, eerr := packet.Append(nil, p, c.version)
-	if eerr == nil {
+	if eerr == nil && packet.Fit(p, c.version, c.maxOut) {
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		c.wmu.Lock()
 		if !c.closed.Load() {

@@ -91,8 +91,16 @@ func (c *conn) setCtl(out []byte) {
 	*c.ctl = out
 }
 
-// appendCtl encodes p at the end of the control queue.
+// appendCtl encodes p at the end of the control queue, unless it does not
+// fit the client's Maximum Packet Size even without its optional
+// properties [MQTT5-3.1.2-24]: then it is dropped and counted.
 func (c *conn) appendCtl(p packet.Packet) error {
+	if !packet.Fit(p, c.version, c.maxOut) {
+		c.srv.stats.dropped.Add(1)
+		c.srv.log.Warn("packet larger than the client's maximum packet size not sent",
+			"client", c.clientID(), "packet", p.Type(), "max", c.maxOut)
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []byte

@@ -187,3 +187,51 @@ func TestWillPublishedAtSessionEnd_MQTT5_3_1_3_9(t *testing.T) {
 		t.Fatalf("got %+v", p)
 	}
 }
+
+// MQTT 5 subscription options: [MQTT5-3.8.3-3] No Local, [MQTT5-3.3.1-13]
+// Retain As Published, [MQTT5-3.3.1-9] [MQTT5-3.3.1-10] [MQTT5-3.3.1-11]
+// Retain Handling 0, 1 and 2.
+func TestSubscriptionOptions_MQTT5_3_8_3_3(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dial(t, addr, packet.V5)
+	c.mustConnect("opts", true)
+	sub := func(id uint16, filter string, o packet.SubOptions) {
+		c.send(&packet.Subscribe{PacketID: id, Subscriptions: []packet.Subscription{{Filter: filter, Options: o}}})
+		if p := c.recv(); p.Type() != packet.SUBACK {
+			t.Fatalf("got %v", p)
+		}
+	}
+	pub := dial(t, addr, packet.V5)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "ret/a", Retain: true, Payload: []byte("r")})
+	pub.send(&packet.Pingreq{})
+	pub.recv() // the retained message is stored once PINGRESP comes back
+
+	sub(1, "ret/#", packet.SubOptions{RetainHandling: 2}) // never sent
+	c.expectNothing(100 * time.Millisecond)
+	sub(2, "ret/+", packet.SubOptions{RetainHandling: 1}) // new: sent
+	if p := c.recvPublish(); !p.Retain || p.Topic != "ret/a" {
+		t.Fatalf("got %+v", p)
+	}
+	sub(3, "ret/+", packet.SubOptions{RetainHandling: 1}) // exists: not sent
+	c.expectNothing(100 * time.Millisecond)
+	sub(4, "ret/a", packet.SubOptions{RetainHandling: 0}) // sent
+	if p := c.recvPublish(); !p.Retain {
+		t.Fatalf("got %+v", p)
+	}
+
+	// Retain As Published on a live delivery.
+	sub(5, "rap", packet.SubOptions{RetainAsPublished: true})
+	pub.send(&packet.Publish{Topic: "rap", Retain: true, Payload: []byte("x")})
+	if p := c.recvPublish(); !p.Retain {
+		t.Fatalf("Retain As Published: got RETAIN 0")
+	}
+	// No Local: the client's own message is not sent back to it.
+	sub(6, "own", packet.SubOptions{NoLocal: true})
+	c.send(&packet.Publish{Topic: "own", Payload: []byte("mine")})
+	c.expectNothing(100 * time.Millisecond)
+	pub.send(&packet.Publish{Topic: "own", Payload: []byte("theirs")})
+	if p := c.recvPublish(); string(p.Payload) != "theirs" {
+		t.Fatalf("got %+v", p)
+	}
+}

@@ -33,8 +33,17 @@ func (s *subscriber) loop() {
 	var last *seqSet
 	lastKey := ^uint64(0)
 	anyRun := s.run == 0 // subscribers alone take every run's messages
+	// The clock is read when new bytes come from the socket and every 16
+	// packets of a buffered burst, not for every message.
+	var now int64
+	var sinceClock int
 	for {
+		fresh := s.l.r.Buffered() == 0
 		fh, body, err := s.l.next()
+		if fresh || sinceClock >= 16 {
+			now, sinceClock = time.Now().UnixNano(), 0
+		}
+		sinceClock++
 		if err != nil {
 			if !s.l.closing.Load() {
 				s.l.closing.Store(true) // stop counting this one as live
@@ -48,7 +57,6 @@ func (s *subscriber) loop() {
 				s.errs.add(fmt.Errorf("bad PUBLISH from the broker: %w", err))
 				continue
 			}
-			now := time.Now().UnixNano()
 			s.lastRecv = now
 			st, ok := getStamp(pub.Payload)
 			if !ok || (!anyRun && st.run != s.run) {

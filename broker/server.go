@@ -33,6 +33,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	closing   bool
+	stopping  chan struct{} // closed when Shutdown begins
 	wg        sync.WaitGroup // every goroutine the server starts
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -86,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		clients:   make(map[string]*client),
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
+		stopping:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.retained == nil {
@@ -200,6 +202,9 @@ func (s *Server) removeConn(c *conn) {
 // after they end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopping)
+	}
 	s.closing = true
 	for ln := range s.listeners {
 		ln.Close()

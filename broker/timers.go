@@ -19,7 +19,7 @@ func (s *Server) retryLoop() {
 	var clients []*client
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-s.stopping:
 			return
 		case now := <-t.C:
 			s.mu.Lock()

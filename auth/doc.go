@@ -10,8 +10,10 @@
 //   - Authenticator.Authenticate(ctx, ConnInfo) (Result, error) once per
 //     CONNECT. Result.ConnackCode(level) gives the CONNACK code: 0x86 Bad
 //     user name or password / 0x87 Not authorized (MQTT 5), 0x04 / 0x05
-//     (3.1 and 3.1.1). An error means no decision could be made: answer
-//     Server unavailable (0x88; 0x03 before MQTT 5).
+//     (3.1 and 3.1.1). (Mosquitto 2.0 answers a wrong password with not
+//     authorized; Tern uses the code the specifications define for it.) An
+//     error means no decision could be made: answer Server unavailable
+//     (0x88; 0x03 before MQTT 5).
 //   - Authorizer.Allow(ctx, ClientInfo, Action, topic) bool for each PUBLISH
 //     (Publish, the topic name) and each SUBSCRIBE filter (Subscribe, the
 //     filter as requested). Refusals: 0x87 in PUBACK/PUBREC/SUBACK at MQTT 5;
@@ -24,7 +26,9 @@
 // Chain (first Accept or Deny wins, fails closed), AllOf (every Authorizer
 // must allow) and RateLimit (an exponential penalty on failed logins per IP
 // address, with an injectable clock). All are safe for concurrent use; the
-// file-backed ones reload atomically with Reload.
+// file-backed ones reload atomically with Reload. Files.Load builds the pair
+// from Mosquitto's password_file, acl_file and allow_anonymous options, with
+// the rate limit, and returns a reload function.
 //
 // # Password files
 //

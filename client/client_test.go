@@ -16,7 +16,10 @@ var versions = []packet.Version{packet.V311, packet.V5}
 // TestPublishSubscribeQoS publishes with every QoS on both protocol
 // levels and checks the subscriber gets every message once, in order.
 func TestPublishSubscribeQoS(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+	testPublishSubscribeQoS(t, ternBroker(t, broker.Config{}))
+}
+
+func testPublishSubscribeQoS(t *testing.T, url string) {
 	for _, v := range versions {
 		for q := packet.QoS0; q <= packet.QoS2; q++ {
 			t.Run(fmt.Sprintf("v%s/qos%d", v, q), func(t *testing.T) {
@@ -55,8 +58,9 @@ func runPubSub(t *testing.T, url string, v packet.Version, q packet.QoS, n int) 
 	}
 }
 
-func TestRetained(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+func TestRetained(t *testing.T) { testRetained(t, ternBroker(t, broker.Config{})) }
+
+func testRetained(t *testing.T, url string) {
 	for _, v := range versions {
 		t.Run(v.String(), func(t *testing.T) {
 			ctx := testCtx(t)
@@ -83,8 +87,9 @@ func TestRetained(t *testing.T) {
 
 // TestWill checks the will is published when the connection ends without
 // DISCONNECT, and not after a normal Disconnect.
-func TestWill(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+func TestWill(t *testing.T) { testWill(t, ternBroker(t, broker.Config{})) }
+
+func testWill(t *testing.T, url string) {
 	for _, v := range versions {
 		t.Run(v.String(), func(t *testing.T) {
 			ctx := testCtx(t)
@@ -127,8 +132,9 @@ func TestWill(t *testing.T) {
 
 // TestPersistentSession checks messages published while a persistent
 // subscriber is offline are delivered after it reconnects.
-func TestPersistentSession(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+func TestPersistentSession(t *testing.T) { testPersistentSession(t, ternBroker(t, broker.Config{})) }
+
+func testPersistentSession(t *testing.T, url string) {
 	for _, v := range versions {
 		t.Run(v.String(), func(t *testing.T) {
 			ctx := testCtx(t)
@@ -164,8 +170,9 @@ func TestPersistentSession(t *testing.T) {
 	}
 }
 
-func TestV5Properties(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+func TestV5Properties(t *testing.T) { testV5Properties(t, ternBroker(t, broker.Config{})) }
+
+func testV5Properties(t *testing.T, url string) {
 	ctx := testCtx(t)
 	c := dialConn(t, url, client.Options{})
 	in := newInbox()
@@ -195,8 +202,9 @@ func TestV5Properties(t *testing.T) {
 	}
 }
 
-func TestRequestResponse(t *testing.T) {
-	url := ternBroker(t, broker.Config{})
+func TestRequestResponse(t *testing.T) { testRequestResponse(t, ternBroker(t, broker.Config{})) }
+
+func testRequestResponse(t *testing.T, url string) {
 	ctx := testCtx(t)
 	responder := dialConn(t, url, client.Options{})
 	if _, err := responder.Subscribe(ctx, client.Subscription{Filter: "svc/echo", QoS: 1, Handler: func(m *client.Message) {

@@ -136,8 +136,12 @@ func (c *Conn) Disconnect(ctx context.Context, reason packet.ReasonCode) error {
 	case <-ctx.Done():
 		c.l.close(nil)
 	}
-	<-c.closed
-	return ctx.Err()
+	select {
+	case <-c.closed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err() // a handler has not returned
+	}
 }
 
 // Done is closed when the connection has ended and every goroutine of the

@@ -33,8 +33,9 @@
 // received and a slow handler delays only its own subscription. The
 // acknowledgement (PUBACK, PUBREC) of a QoS 1 or 2 message is sent once
 // every matching handler queue accepted it, or with Options.ManualAck once
-// the handler calls Message.Ack; acknowledgements go out in the order
-// messages were received, as the specification requires. When a queue is
+// the handler calls Message.Ack. Acknowledgements keep the order messages
+// were received in, except that one still withheld does not hold back the
+// others: flows of different subscriptions stay independent. When a queue is
 // full:
 //
 //   - a QoS 0 message is dropped and counted (Stats.HandlerDrops);

@@ -380,26 +380,28 @@ func (e *engine) encodeReady(rd *session.Ready, v packet.Version) {
 	}
 }
 
-// flushAcks moves the acknowledgements at the head of e.acks that are
-// released to e.extra, keeping the order messages were received in
+// flushAcks moves the released acknowledgements of e.acks to e.extra, in
+// the order the messages were received. An acknowledgement still withheld
+// (its handler queue full, or awaiting Message.Ack) does not hold back
+// those after it, so a slow handler does not stall the other
+// subscriptions' flows; within one subscription the order is kept
 // [MQTT-4.6.0-2] [MQTT-4.6.0-3]. Called with e.mu held.
 func (e *engine) flushAcks() {
-	n := 0
-	for n < len(e.acks) && e.acks[n].ready {
-		in := e.acks[n]
+	w := 0
+	for _, in := range e.acks {
+		if !in.ready {
+			e.acks[w] = in
+			w++
+			continue
+		}
 		a := packet.Ack{PacketType: in.kind, PacketID: in.id, ReasonCode: in.reason}
-		v := e.sess.Version()
 		var err error
-		if e.extra, err = a.Append(e.extra, v); err != nil {
+		if e.extra, err = a.Append(e.extra, e.sess.Version()); err != nil {
 			e.log.Warn("client: cannot encode acknowledgement", "err", err)
 		}
-		n++
 	}
-	if n > 0 {
-		m := copy(e.acks, e.acks[n:])
-		clear(e.acks[m:])
-		e.acks = e.acks[:m]
-	}
+	clear(e.acks[w:])
+	e.acks = e.acks[:w]
 }
 
 // inbound is the withheld acknowledgement of one received QoS 1 or 2
@@ -423,7 +425,7 @@ func (in *inbound) release() {
 	e := in.e
 	e.mu.Lock()
 	in.ready = true
-	if e.link != nil && e.link.gen == in.gen && len(e.acks) > 0 && e.acks[0].ready {
+	if e.link != nil && e.link.gen == in.gen {
 		e.flushAcks()
 		e.mu.Unlock()
 		e.wake()

@@ -170,6 +170,10 @@ func readRaw(br *bufio.Reader) ([]byte, packet.Type, error) {
 // QoS 1 and 2 flows: every Publish still completes, every message
 // arrives, QoS 2 ones exactly once.
 func TestFaultsPublisher(t *testing.T) {
+	testFaultsPublisher(t, func(t *testing.T) string { return ternBroker(t, broker.Config{}) })
+}
+
+func testFaultsPublisher(t *testing.T, newBroker func(*testing.T) string) {
 	cases := []struct {
 		name  string
 		qos   packet.QoS
@@ -187,7 +191,7 @@ func TestFaultsPublisher(t *testing.T) {
 	for _, v := range versions {
 		for _, tc := range cases {
 			t.Run(v.String()+"/"+tc.name, func(t *testing.T) {
-				url := ternBroker(t, broker.Config{})
+				url := newBroker(t)
 				proxy := newFaultProxy(t, url, tc.rules...)
 				ctx := testCtx(t)
 				in := newInbox()
@@ -258,6 +262,10 @@ func checkDelivered(t *testing.T, msgs []*client.Message, n int, exact bool) {
 // TestFaultsSubscriber cuts the subscriber's connection at points of the
 // inbound QoS 1 and 2 flows: nothing is lost, QoS 2 arrives exactly once.
 func TestFaultsSubscriber(t *testing.T) {
+	testFaultsSubscriber(t, func(t *testing.T) string { return ternBroker(t, broker.Config{}) })
+}
+
+func testFaultsSubscriber(t *testing.T, newBroker func(*testing.T) string) {
 	cases := []struct {
 		name  string
 		qos   packet.QoS
@@ -273,7 +281,7 @@ func TestFaultsSubscriber(t *testing.T) {
 	for _, v := range versions {
 		for _, tc := range cases {
 			t.Run(v.String()+"/"+tc.name, func(t *testing.T) {
-				url := ternBroker(t, broker.Config{})
+				url := newBroker(t)
 				proxy := newFaultProxy(t, url, tc.rules...)
 				ctx := testCtx(t)
 				in := newInbox()

@@ -25,8 +25,7 @@ type Message struct {
 }
 
 // Ack releases the acknowledgement of a received QoS 1 or 2 message when
-// Options.ManualAck is set: PUBACK or PUBREC goes to the server (in the
-// order the messages were received [MQTT-4.6.0-2] [MQTT-4.6.0-3]). It does
+// Options.ManualAck is set: PUBACK or PUBREC goes to the server. It does
 // nothing otherwise, and after the connection the message came on has
 // ended (the server then sends a QoS 1 message again; a QoS 2 one is
 // acknowledged by the session without being delivered twice).

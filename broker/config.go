@@ -30,8 +30,8 @@ type Config struct {
 	ReceiveMaximum int
 
 	// SendWindow is the number of QoS 1 and 2 publications the server keeps
-	// in flight towards a 3.1 or 3.1.1 client (v5 clients announce their own
-	// Receive Maximum). Default: 32.
+	// in flight towards a 3.1 or 3.1.1 client (an MQTT 5 client's own
+	// Receive Maximum is its window). Default: 32.
 	SendWindow int
 
 	// MaxQueued and MaxQueuedBytes bound each session's queue of messages

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
@@ -54,6 +55,7 @@ type conn struct {
 
 	wmu     sync.Mutex // held while writing to nc
 	writing atomic.Bool
+	inWrite atomic.Bool // a writer is in nc.Write
 	dirty   atomic.Bool
 	closed  atomic.Bool
 	// attached is set once CONNECT is accepted: cl, gen and version may
@@ -316,10 +318,11 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 		if err := sc.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
 			return err
 		}
-		if err := cl.receive(&sc.ack, nil, 0); err != nil {
+		now := time.Now()
+		if err := cl.receive(now, &sc.ack, nil, 0); err != nil {
 			return err
 		}
-		return c.afterReceive()
+		return c.afterReceive(now)
 	case packet.PINGREQ:
 		if len(body) != 0 {
 			return &packet.Error{Code: packet.MalformedPacket, Reason: "PINGREQ with a body"}
@@ -360,21 +363,35 @@ func (c *conn) onPublish(p *packet.Publish) error {
 		reason = packet.NoMatchingSubscribers // [MQTT5-3.4.2-1] in PUBACK or PUBREC
 	}
 	now := time.Now()
-	var m *session.Message // nil: the session copies p
-	if c.srv.store != nil {
-		// A stored message body needs an identifier.
+	m := c.srv.newMessage(now, p)
+	if err := c.cl.receive(now, p, m, reason); err != nil {
+		return err
+	}
+	c.srv.stats.received.Add(1)
+	return c.afterReceive(now)
+}
+
+// newMessage copies p into an immutable message. Without properties (every
+// MQTT 3 message) topic and payload share one allocation.
+func (s *Server) newMessage(now time.Time, p *packet.Publish) *session.Message {
+	var m *session.Message
+	if p.Properties.Present != 0 || !p.Properties.Empty() {
 		m = session.NewMessage(now, p)
-		m.ID = c.srv.messageID()
 		if m.Properties != nil { // a client sends none [MQTT5-3.3.4-6]
 			m.Properties.SubscriptionIDs = nil
 			m.Properties.Clear(packet.PropSubscriptionID)
 		}
+	} else {
+		b := make([]byte, len(p.Topic)+len(p.Payload))
+		n := copy(b, p.Topic)
+		copy(b[n:], p.Payload)
+		m = &session.Message{Payload: b[n:len(b):len(b)], QoS: p.QoS, Retain: p.Retain}
+		if n > 0 {
+			m.Topic = unsafe.String(unsafe.SliceData(b), n) // b[:n] is never written again
+		}
 	}
-	if err := c.cl.receive(p, m, reason); err != nil {
-		return err
-	}
-	c.srv.stats.received.Add(1)
-	return c.afterReceive()
+	m.ID = s.messageID() // a stored body needs an identifier
+	return m
 }
 
 // onDisconnect handles DISCONNECT from the client.
@@ -429,21 +446,27 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(sc *scratch) {
-	// Keep the slices' capacity, drop references into buffers.
+	// Drop references into buffers; keep the slices' capacity. Clearing
+	// the large Properties only when used keeps the common case cheap.
 	sc.pub.Topic, sc.pub.Payload = "", nil
-	sc.pub.Properties = packet.Properties{User: sc.pub.Properties.User[:0], SubscriptionIDs: sc.pub.Properties.SubscriptionIDs[:0]}
-	sc.ack.Properties = packet.Properties{User: sc.ack.Properties.User[:0]}
+	if pr := &sc.pub.Properties; pr.Present != 0 || len(pr.User) > 0 || len(pr.SubscriptionIDs) > 0 ||
+		pr.ContentType != "" || pr.ResponseTopic != "" || pr.CorrelationData != nil {
+		*pr = packet.Properties{User: pr.User[:0], SubscriptionIDs: pr.SubscriptionIDs[:0]}
+	}
+	if pr := &sc.ack.Properties; pr.Present != 0 || len(pr.User) > 0 {
+		*pr = packet.Properties{User: pr.User[:0]}
+	}
 	scratchPool.Put(sc)
 }
 
 // receive hands a packet from the client to its session: an
 // acknowledgement, or a PUBLISH with its message (nil: the session copies
 // it) and the reason code for its PUBACK or PUBREC.
-func (cl *client) receive(p packet.Packet, m *session.Message, reason packet.ReasonCode) error {
+func (cl *client) receive(now time.Time, p packet.Packet, m *session.Message, reason packet.ReasonCode) error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if pub, ok := p.(*packet.Publish); ok {
-		return cl.sess.ReceivePublish(time.Now(), pub, m, reason)
+		return cl.sess.ReceivePublish(now, pub, m, reason)
 	}
-	return cl.sess.Receive(time.Now(), p)
+	return cl.sess.Receive(now, p)
 }

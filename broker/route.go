@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -233,6 +234,11 @@ func (s *Server) hasSubscribers(name string) bool {
 // route delivers a message accepted from a client (or a will) to every
 // matching subscription, and updates the retained message of its topic.
 func (s *Server) route(m *session.Message, from *client) {
+	s.routeAt(m, from, time.Now())
+}
+
+// routeAt is route with the current time.
+func (s *Server) routeAt(m *session.Message, from *client, now time.Time) {
 	if m.Retain { // [MQTT-3.3.1-5] [MQTT5-3.3.1-5]
 		// An empty payload removes the retained message [MQTT-3.3.1-10]
 		// [MQTT-3.3.1-11]; the store implements both.
@@ -243,7 +249,6 @@ func (s *Server) route(m *session.Message, from *client) {
 	r := routerPool.Get().(*router)
 	r.from = from
 	s.subs.Match(m.Topic, r.add)
-	now := time.Now()
 	for i := range r.targets {
 		s.deliver(&r.targets[i], m, now)
 	}
@@ -260,22 +265,35 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	// [MQTT-3.3.1-9] retain 0 for an established subscription; MQTT 5
 	// Retain As Published keeps it [MQTT5-3.3.1-13].
 	retain := t.rap && m.Retain
-	c, ok := s.send(cl, session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}, now)
-	if !ok {
-		s.stats.droppedQoS0.Add(1)
-		s.stats.dropped.Add(1)
-		if s.log.Enabled(s.ctx, slog.LevelDebug) {
-			s.log.Debug("dropped message", "client", cl.id, "topic", m.Topic, "qos", 0, "reason", "slow consumer")
+	d := session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}
+	for try := 0; ; try++ {
+		c, ok := s.send(cl, d, now)
+		if ok {
+			if c != nil {
+				c.kick()
+			}
+			return
 		}
-		return
+		// The QoS 0 backlog is full. If the subscriber's writer is not
+		// blocked writing (a slow network or client) but only waiting for
+		// a processor, let it run first: a busy publisher must not starve
+		// it into drops.
+		if try < 20 && !c.inWrite.Load() {
+			runtime.Gosched()
+			continue
+		}
+		break
 	}
-	if c != nil {
-		c.kick()
+	s.stats.droppedQoS0.Add(1)
+	s.stats.dropped.Add(1)
+	if s.log.Enabled(s.ctx, slog.LevelDebug) {
+		s.log.Debug("dropped message", "client", cl.id, "topic", m.Topic, "qos", 0, "reason", "slow consumer")
 	}
 }
 
 // send hands d to cl's session and returns its connection to kick; ok is
-// false when a QoS 0 delivery was dropped for a slow consumer.
+// false (with the connection) when a QoS 0 delivery does not fit the
+// backlog of a connected consumer.
 func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, ok bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -290,7 +308,7 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, o
 		// Bound the QoS 0 backlog of a connected consumer that does not
 		// read fast enough: drop and count.
 		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(d.Msg.Payload) > s.cfg.MaxQueuedBytes {
-			return nil, false
+			return c, false
 		}
 		cl.qos0Pending++
 		cl.qos0Bytes += len(d.Msg.Payload)

@@ -33,7 +33,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	closing   bool
-	stopping  chan struct{} // closed when Shutdown begins
+	stopping  chan struct{}  // closed when Shutdown begins
 	wg        sync.WaitGroup // every goroutine the server starts
 	ctx       context.Context
 	cancel    context.CancelFunc

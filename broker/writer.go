@@ -42,11 +42,11 @@ func (c *conn) kick() {
 // A reader never writes, so it never blocks on a client that does not read
 // while that client's writes wait to be read; it waits only when the bytes
 // queued for such a client pass a bound (see waitBacklog).
-func (c *conn) afterReceive() error {
+func (c *conn) afterReceive(now time.Time) error {
 	cl := c.cl
 	deliver, pending := c.drainAside(cl, c.rdeliver[:0])
 	for i, m := range deliver {
-		c.srv.route(m, cl)
+		c.srv.routeAt(m, cl, now)
 		deliver[i] = nil
 	}
 	c.rdeliver = deliver[:0]
@@ -226,7 +226,9 @@ func (c *conn) flush() {
 	out, deliver = c.take(cl, out, deliver)
 	if len(out) > 0 {
 		c.wmu.Lock()
+		c.inWrite.Store(true)
 		_, err := c.nc.Write(out)
+		c.inWrite.Store(false)
 		c.wmu.Unlock()
 		if err != nil {
 			c.close(err)

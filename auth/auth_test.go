@@ -264,3 +264,28 @@ func TestRateLimitBoundedMemory(t *testing.T) {
 		t.Fatalf("%d addresses remembered, want at most 16", n)
 	}
 }
+
+func TestRateLimitAddrKey(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{nil, ""},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 1}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 1}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:ffff::1"), Port: 1}, "2001:db8:1:2::/64"},
+		{&net.UnixAddr{Name: "@sock", Net: "unix"}, "@sock"},
+		{fakeAddr("198.51.100.3:80"), "198.51.100.3"},
+		{fakeAddr("[2001:db8::1]:80"), "2001:db8::/64"},
+	} {
+		if got := addrKey(tc.addr); got != tc.want {
+			t.Errorf("addrKey(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }

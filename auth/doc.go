@@ -105,9 +105,11 @@
 //
 // # Rate limit
 //
-// RateLimit wraps an Authenticator. Failed logins (refused with 0x86 or 0x87)
-// per client IP address beyond Free (3) bar the address for Base (1 s),
-// doubling with each further failure up to Max (5 min); a barred address is
-// refused with Connection rate exceeded (0x9F; 0x05 before MQTT 5) without
-// asking the wrapped Authenticator. Success clears the address.
+// RateLimit wraps an Authenticator. Failed logins (refused with 0x86 or
+// 0x87) per client IP address (IPv6: per /64 prefix) beyond Free (3) bar
+// the address for Base (1 s), doubling with each further failure up to Max
+// (5 min); a barred address is refused with Connection rate exceeded (0x9F;
+// 0x05 before MQTT 5) without asking the wrapped Authenticator. Success
+// clears the address. Concurrent attempts from an address that has failed
+// count against its free failures, and at most 16 run at once per address.
 package auth

@@ -10,8 +10,9 @@ import (
 )
 
 // RateLimit puts an exponential penalty on failed logins per client IP
-// address. The first Free failures cost nothing; each further failure bars
-// the address for Base, then twice as long, up to Max. While barred, a
+// address (IPv6: per /64 prefix). The first Free failures cost nothing;
+// each further failure bars the address for Base, then twice as long, up
+// to Max. While barred, a
 // CONNECT from the address is refused with Connection rate exceeded (0x9F;
 // not authorized, 0x05, at levels 3 and 4) without asking Next, so a barred
 // address also costs no password hashing. A successful login clears the
@@ -68,21 +69,34 @@ func (l *RateLimit) params() (free int, base, maxd time.Duration, maxAddrs int) 
 	return
 }
 
-// addrKey returns the IP of addr, or "" when it has none (no rate limit).
+// addrKey returns the key of addr's IP, or "" when it has none (no rate
+// limit): the IPv4 address, or the /64 prefix of an IPv6 address (one
+// host usually has a whole /64).
 func addrKey(addr net.Addr) string {
+	var ip net.IP
 	switch a := addr.(type) {
 	case nil:
 		return ""
 	case *net.TCPAddr:
-		return a.IP.String()
+		ip = a.IP
 	case *net.UDPAddr:
-		return a.IP.String()
+		ip = a.IP
+	default:
+		host, _, err := net.SplitHostPort(addr.String())
+		if err != nil {
+			host = addr.String()
+		}
+		if ip = net.ParseIP(host); ip == nil {
+			return host
+		}
 	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
+	if ip4 := ip.To4(); ip4 != nil {
+		return ip4.String()
 	}
-	return host
+	if len(ip) == net.IPv6len {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ip.String()
 }
 
 // Authenticate refuses a barred address, otherwise asks Next and records

@@ -12,15 +12,15 @@ import (
 // RateLimit puts an exponential penalty on failed logins per client IP
 // address (IPv6: per /64 prefix). The first Free failures cost nothing;
 // each further failure bars the address for Base, then twice as long, up
-// to Max. While barred, a
-// CONNECT from the address is refused with Connection rate exceeded (0x9F;
-// not authorized, 0x05, at levels 3 and 4) without asking Next, so a barred
-// address also costs no password hashing. A successful login clears the
-// address; so does a quiet period of Max after its last failure. A failure is
-// a Deny from Next with Bad user name or password or Not authorized. Attempts
-// run in parallel count against the free failures of an address that has
-// failed before, so a burst of concurrent guesses gets no more tries than
-// sequential ones (beyond MaxConcurrent for an address with no failure yet).
+// to Max. While barred, a CONNECT from the address is refused with
+// Connection rate exceeded (0x9F; not authorized, 0x05, at levels 3 and 4)
+// without asking Next, so a barred address also costs no password hashing.
+// A successful login clears the address; so does a quiet period of Max
+// after its last failure. A failure is a Deny from Next with Bad user name
+// or password or Not authorized. Attempts run in parallel count against the
+// free failures of an address that has failed before, so a burst of
+// concurrent guesses gets no more tries than sequential ones (beyond
+// MaxConcurrent for an address with no failure yet).
 type RateLimit struct {
 	Next Authenticator
 	Free int           // failures without penalty; 0 means 3

@@ -75,7 +75,10 @@
 //
 // The session's queue is the only buffer and is bounded (MaxQueued,
 // MaxQueuedBytes). QoS 0 messages for a connected consumer whose writer
-// has not written them are bounded by the same limits. The bytes a reader
+// has not written them are bounded by the same limits; when that bound is
+// reached while the consumer's writer is runnable but not writing (busy
+// publishers hold the processors), the publisher yields to it a few times
+// before dropping, so CPU contention alone does not turn into drops. The bytes a reader
 // queues for a writer blocked on a client that does not read are bounded
 // too: past the bound the reader waits (the client's publishing then meets
 // backpressure), and after 30 seconds the client is disconnected.

@@ -198,7 +198,7 @@ func send(nc net.Conn, p packet.Packet, v packet.Version) {
 }
 
 // TestServerReference: a CONNACK "use another server" with a Server
-// Reference sends the client to that server [MQTT5-4.11.0-1].
+// Reference sends the client to that server (MQTT 5.0 section 4.11).
 func TestServerReference(t *testing.T) {
 	url := ternBroker(t, broker.Config{})
 	ref := strings.TrimPrefix(url, "mqtt://")

@@ -2,19 +2,30 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tern-mq/tern/client"
+	"github.com/tern-mq/tern/packet"
 )
 
 // mosquittoBroker starts Debian's mosquitto on a free loopback port until
 // the test ends. It skips the test when mosquitto is not installed, unless
 // CI=true.
 func mosquittoBroker(t *testing.T) string {
+	t.Helper()
+	return mosquittoWith(t, "allow_anonymous true\n")
+}
+
+// mosquittoWith starts mosquitto with extra configuration lines.
+func mosquittoWith(t *testing.T, extra string) string {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -39,21 +50,31 @@ func mosquittoBroker(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(addr)
 	ln.Close()
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port), 0o600); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "listener %s 127.0.0.1\npersistence false\n%s%s", port, asUser(), extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-c", conf)
+	var out strings.Builder
+	cmd.Stderr = &out
+	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
+		<-exited
 	})
 	deadline := time.Now().Add(waitFor)
 	for {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", out.String())
+		default:
+		}
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -81,4 +102,50 @@ func TestMosquitto(t *testing.T) {
 func TestMosquittoFaults(t *testing.T) {
 	t.Run("Publisher", func(t *testing.T) { testFaultsPublisher(t, mosquittoBroker) })
 	t.Run("Subscriber", func(t *testing.T) { testFaultsSubscriber(t, mosquittoBroker) })
+}
+
+// TestMosquittoRefusals: refusals carry the reason code, named in words.
+func TestMosquittoRefusals(t *testing.T) {
+	ctx := testCtx(t)
+	t.Run("connect", func(t *testing.T) {
+		url := mosquittoWith(t, "allow_anonymous false\n")
+		for _, v := range versions {
+			_, err := client.Dial(ctx, client.Options{Servers: []string{url}, Version: v})
+			var re *client.ReasonError
+			if !errors.As(err, &re) || !strings.Contains(err.Error(), "not authorized") {
+				t.Fatalf("%s: Dial: %v", v, err)
+			}
+		}
+	})
+	t.Run("acl", func(t *testing.T) {
+		acl := filepath.Join(t.TempDir(), "acl")
+		if err := os.WriteFile(acl, []byte("topic readwrite allowed/#\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		url := mosquittoWith(t, "allow_anonymous true\nacl_file "+acl+"\n")
+		c := dialConn(t, url, client.Options{})
+		err := c.Publish(ctx, client.Message{Topic: "denied", QoS: 1})
+		var re *client.ReasonError
+		if !errors.As(err, &re) || re.Code != packet.NotAuthorized || !strings.Contains(err.Error(), "not authorized") {
+			t.Fatalf("Publish: %v", err)
+		}
+		// mosquitto grants any subscription and filters on delivery.
+		in := newInbox()
+		if _, err := c.Subscribe(ctx, client.Subscription{Filter: "allowed/x", QoS: 2, Handler: in.handle}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Publish(ctx, client.Message{Topic: "allowed/x", QoS: 2}); err != nil {
+			t.Fatal(err)
+		}
+		in.wait(t, 1)
+	})
+}
+
+// asUser keeps mosquitto, when started as root, from switching to the
+// mosquitto user, which could not read the test's temporary files.
+func asUser() string {
+	if os.Geteuid() == 0 {
+		return "user root\n"
+	}
+	return ""
 }

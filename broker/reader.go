@@ -73,8 +73,10 @@ func (rd *reader) release() {
 // fill reads more bytes after the buffered ones have all been consumed.
 func (rd *reader) fill() error {
 	// The read that may block goes into the small array: an idle
-	// connection holds no pooled buffer. readBody takes one when a packet
-	// needs more bytes, and reads ahead into it.
+	// connection holds no pooled buffer (and no body of a large packet).
+	// readBody takes one when a packet needs more bytes, and reads ahead
+	// into it.
+	rd.doneBody()
 	rd.release()
 	if rd.timeout > 0 {
 		if err := rd.nc.SetReadDeadline(time.Now().Add(rd.timeout)); err != nil {

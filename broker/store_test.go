@@ -112,3 +112,57 @@ func TestSessionExpiry_MQTT5_3_1_2_23(t *testing.T) {
 	}
 	c.disconnect()
 }
+
+// With a Store, in-flight QoS 2 state survives a restart: an outbound
+// PUBLISH not yet acknowledged is sent again with DUP set and the same
+// packet identifier [MQTT-4.4.0-1] [MQTT-3.3.1-1], and an inbound one
+// awaiting PUBREL is completed without a second delivery [MQTT-4.3.3-2].
+func TestQoS2StateSurvivesRestart_MQTT_4_4_0_1(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	addr, stop := runOn(t, Config{Store: st})
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("sub2", false)
+	sub.subscribe(1, "x", 2)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub2", false)
+	pub.send(&packet.Publish{Topic: "x", QoS: 2, PacketID: 5, Payload: []byte("once")})
+	pub.recvAck(packet.PUBREC)
+	first := sub.recvPublish() // not acknowledged
+	// A second message from pub stays awaiting PUBREL across the restart.
+	pub.send(&packet.Publish{Topic: "x", QoS: 2, PacketID: 6, Payload: []byte("twice?")})
+	pub.recvAck(packet.PUBREC)
+	stop()
+
+	addr, stop = runOn(t, Config{Store: st})
+	defer stop()
+	sub = dial(t, addr, packet.V311)
+	if ack := sub.mustConnect("sub2", false); !ack.SessionPresent {
+		t.Fatal("subscriber session not present after restart")
+	}
+	// Both flows were in flight: both are resent, in order, with DUP set.
+	again := sub.recvPublish()
+	if !again.Dup || again.PacketID != first.PacketID || string(again.Payload) != "once" {
+		t.Fatalf("resent %+v, want DUP and packet identifier %d", again, first.PacketID)
+	}
+	second := sub.recvPublish()
+	if string(second.Payload) != "twice?" {
+		t.Fatalf("got %+v", second)
+	}
+	for _, p := range []*packet.Publish{again, second} {
+		sub.send(&packet.Ack{PacketType: packet.PUBREC, PacketID: p.PacketID})
+		sub.recvAck(packet.PUBREL)
+		sub.send(&packet.Ack{PacketType: packet.PUBCOMP, PacketID: p.PacketID})
+	}
+
+	pub = dial(t, addr, packet.V311)
+	if ack := pub.mustConnect("pub2", false); !ack.SessionPresent {
+		t.Fatal("publisher session not present after restart")
+	}
+	// The publisher resends the PUBLISH (it saw PUBREC, so it sends PUBREL).
+	pub.send(&packet.Ack{PacketType: packet.PUBREL, PacketID: 5})
+	pub.recvAck(packet.PUBCOMP)
+	pub.send(&packet.Ack{PacketType: packet.PUBREL, PacketID: 6})
+	pub.recvAck(packet.PUBCOMP)
+	sub.expectNothing(200 * time.Millisecond) // no second copy
+}

@@ -58,7 +58,8 @@ type Client struct {
 	stopped bool
 }
 
-// New returns a Client; Start connects it.
+// New returns a Client; Start connects it. With Options.Store, New
+// restores the message state stored under Options.ClientID.
 func New(opts Options) (*Client, error) {
 	if len(opts.Servers) == 0 {
 		return nil, errors.New("client: no server URL")
@@ -67,7 +68,16 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{e: newEngine(o, true), done: make(chan struct{})}, nil
+	e := newEngine(o, true)
+	if o.Store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), o.ConnectTimeout)
+		defer cancel()
+		if err := e.restore(ctx); err != nil {
+			e.shutdown(ErrClosed)
+			return nil, err
+		}
+	}
+	return &Client{e: e, done: make(chan struct{})}, nil
 }
 
 // Start begins connecting in the background and returns at once. The

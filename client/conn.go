@@ -71,6 +71,13 @@ func connect(ctx context.Context, nc net.Conn, o Options) (*Conn, error) {
 		return nil, err
 	}
 	e := newEngine(o, false)
+	if o.Store != nil {
+		if err := e.restore(ctx); err != nil {
+			e.shutdown(ErrClosed)
+			nc.Close()
+			return nil, err
+		}
+	}
 	l := e.newLink(nc, br, ca)
 	e.attach(l, ca)
 	c := &Conn{e: e, l: l, ca: ca, closed: make(chan struct{})}

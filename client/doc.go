@@ -59,8 +59,16 @@
 //
 // # Not yet supported
 //
-// WebSocket transports (ws://, wss://), outbound topic aliases, enhanced
-// authentication (AUTH, SCRAM) and a durable store for the client's
-// in-flight and queued messages (they are kept in memory: a process
-// restart loses them).
+// WebSocket transports (ws://, wss://), outbound topic aliases and
+// enhanced authentication (AUTH, SCRAM).
+//
+// # Durable state
+//
+// By default the client's queued and in-flight publications live in
+// memory. With Options.Store (any store.Store: store/pebble on disk,
+// store/memory) every session change is applied to the store before the
+// packets it concerns are written, and New restores the state stored under
+// Options.ClientID, so a restarted process resends what the previous one
+// had not completed (QoS 2 still exactly once when the server kept its
+// session).
 package client

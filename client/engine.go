@@ -11,6 +11,7 @@ import (
 
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
 	"github.com/tern-mq/tern/topic"
 )
 
@@ -52,6 +53,8 @@ type engine struct {
 	wg   sync.WaitGroup
 
 	handlerDrops atomic.Uint64
+	storeErrors  atomic.Uint64
+	base         session.Stats // counters of sessions replaced by resetSession
 	// drainer scratch, owned by the drainer goroutine
 	wbuf    []byte
 	skip    []bool
@@ -263,6 +266,9 @@ func (e *engine) drain() {
 		}
 		e.mu.Unlock()
 
+		if has && len(rd.Persist) > 0 && e.opts.Store != nil {
+			e.persist(rd.Persist)
+		}
 		if has && len(rd.Deliver) > 0 {
 			e.dispatch(&rd)
 		}
@@ -310,6 +316,34 @@ func (e *engine) drain() {
 		e.idle.Broadcast()
 		e.mu.Unlock()
 	}
+}
+
+// persist applies the session's changes to Options.Store before the
+// packets they concern are written. A failure is logged and counted: the
+// flows go on in memory.
+func (e *engine) persist(changes []session.Change) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.WriteTimeout)
+	defer cancel()
+	if err := e.opts.Store.Apply(ctx, store.Update{ClientID: e.opts.ClientID, Changes: changes}); err != nil {
+		e.storeErrors.Add(1)
+		e.log.Error("client: store apply failed", "err", err)
+	}
+}
+
+// restore loads the message state of Options.ClientID from Options.Store.
+func (e *engine) restore(ctx context.Context) error {
+	st, err := e.opts.Store.LoadState(ctx, e.opts.ClientID)
+	if err != nil {
+		return fmt.Errorf("client: loading state: %w", err)
+	}
+	s, err := session.Restore(e.scfg, st)
+	if err != nil {
+		return fmt.Errorf("client: restoring state: %w", err)
+	}
+	e.mu.Lock()
+	e.sess = s
+	e.mu.Unlock()
+	return nil
 }
 
 // recordInbound notes, for every message the Ready delivers with QoS 1 or
@@ -727,7 +761,33 @@ func (e *engine) resetSession(now time.Time) {
 			e.complete(x.Delivery.Msg, fmt.Errorf("client: session lost: %w", err))
 		}
 	}
+	old := e.sess.Stats()
+	for i := range old.Dropped {
+		e.base.Dropped[i] += old.Dropped[i]
+	}
+	e.base.Sent += old.Sent
+	e.base.Resent += old.Resent
+	e.base.Received += old.Received
+	e.base.Duplicates += old.Duplicates
+	e.base.Completed += old.Completed
 	e.sess = ns
+	if e.opts.Store != nil {
+		// The stored state follows: the queue alone.
+		ctx, cancel := context.WithTimeout(context.Background(), e.opts.WriteTimeout)
+		defer cancel()
+		changes := make([]session.Change, 0, len(q))
+		for _, x := range q {
+			changes = append(changes, session.Change{Kind: session.ChangeQueued, Seq: x.Seq, Delivery: x.Delivery})
+		}
+		err := e.opts.Store.DeleteSession(ctx, e.opts.ClientID)
+		if err == nil && len(changes) > 0 {
+			err = e.opts.Store.Apply(ctx, store.Update{ClientID: e.opts.ClientID, Changes: changes})
+		}
+		if err != nil {
+			e.storeErrors.Add(1)
+			e.log.Error("client: store rewrite failed", "err", err)
+		}
+	}
 	_ = now
 }
 

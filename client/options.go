@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store"
 )
 
 // Options configure a Client (New) or a single connection (Connect, Dial).
@@ -116,6 +117,15 @@ type Options struct {
 	// built-in TCP and TLS dialers.
 	Dialer func(ctx context.Context, u *url.URL) (net.Conn, error)
 
+	// Store, when set, keeps the client's message state (publications
+	// queued and in flight, QoS 2 identifiers awaiting PUBREL) under
+	// ClientID, which is then required: every change is applied to it
+	// before the packets it concerns are written, and New restores what it
+	// holds, so a restarted process resends what the previous one had not
+	// completed. Any store.Store backend works: store/pebble on disk,
+	// store/memory. The client does not close it. Default: memory only.
+	Store store.Store
+
 	// Logger receives connection events (debug and info). Default: none.
 	Logger *slog.Logger
 }
@@ -140,6 +150,9 @@ func (o Options) withDefaults() (Options, error) {
 	case packet.V31, packet.V311, packet.V5:
 	default:
 		return o, fmt.Errorf("client: unsupported protocol level %d", o.Version)
+	}
+	if o.Store != nil && o.ClientID == "" {
+		return o, errors.New("client: a Store needs a ClientID")
 	}
 	if o.ClientID == "" && o.Version != packet.V5 {
 		// Only MQTT 5 servers assign identifiers to persistent sessions.

@@ -118,15 +118,18 @@ type Stats struct {
 	Duplicates   uint64 // QoS 2 duplicates received and not delivered again
 	Dropped      uint64 // publications dropped by the client
 	HandlerDrops uint64 // QoS 0 messages dropped because a handler queue was full
+	StoreErrors  uint64 // failed writes to Options.Store
 }
 
 func (e *engine) stats() Stats {
 	e.mu.Lock()
 	st := e.sess.Stats()
+	b := e.base
 	e.mu.Unlock()
-	return Stats{InFlight: st.InFlight, Queued: st.Queued, Sent: st.Sent, Resent: st.Resent,
-		Received: st.Received, Duplicates: st.Duplicates, Dropped: st.DroppedTotal(),
-		HandlerDrops: e.handlerDrops.Load()}
+	return Stats{InFlight: st.InFlight, Queued: st.Queued, Sent: b.Sent + st.Sent, Resent: b.Resent + st.Resent,
+		Received: b.Received + st.Received, Duplicates: b.Duplicates + st.Duplicates,
+		Dropped: b.DroppedTotal() + st.DroppedTotal(),
+		HandlerDrops: e.handlerDrops.Load(), StoreErrors: e.storeErrors.Load()}
 }
 
 func (e *engine) currentID() string {

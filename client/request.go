@@ -128,7 +128,7 @@ func (e *engine) stats() Stats {
 	e.mu.Unlock()
 	return Stats{InFlight: st.InFlight, Queued: st.Queued, Sent: b.Sent + st.Sent, Resent: b.Resent + st.Resent,
 		Received: b.Received + st.Received, Duplicates: b.Duplicates + st.Duplicates,
-		Dropped: b.DroppedTotal() + st.DroppedTotal(),
+		Dropped:      b.DroppedTotal() + st.DroppedTotal(),
 		HandlerDrops: e.handlerDrops.Load(), StoreErrors: e.storeErrors.Load()}
 }
 

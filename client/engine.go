@@ -286,7 +286,7 @@ func (e *engine) drain() {
 
 		var werr error
 		if l != nil && l == wl {
-			e.encodeReady(&rd, l.version)
+			e.encodeReady(&rd, l)
 		}
 		if wl != nil && len(e.wbuf) > 0 {
 			werr = wl.write(e.wbuf)
@@ -390,7 +390,8 @@ func (e *engine) recordInbound(rd *session.Ready, l *link) {
 
 // encodeReady appends the Ready's packets, except withheld
 // acknowledgements, to wbuf.
-func (e *engine) encodeReady(rd *session.Ready, v packet.Version) {
+func (e *engine) encodeReady(rd *session.Ready, l *link) {
+	v := l.version
 	for i := range rd.Packets {
 		if i < len(e.skip) && e.skip[i] {
 			continue
@@ -401,6 +402,8 @@ func (e *engine) encodeReady(rd *session.Ready, v packet.Version) {
 			o.Publish(&e.pub)
 			if v != packet.V5 {
 				e.pub.Properties = packet.Properties{}
+			} else if l.aliasOutMax > 0 {
+				l.aliasOut(&e.pub)
 			}
 			e.wbuf, err = e.pub.Append(e.wbuf, v)
 			e.pub = packet.Publish{}

@@ -45,6 +45,7 @@ type faultProxy struct {
 	target string
 	rules  []cutRule
 	counts [2][16]atomic.Int64
+	bytes  [2]atomic.Int64
 	cuts   atomic.Int64
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -114,6 +115,7 @@ func (p *faultProxy) pipe(src, dst net.Conn, d dir, cut func()) {
 			return
 		}
 		n := p.counts[d][typ].Add(1)
+		p.bytes[d].Add(int64(len(raw)))
 		action := 0 // 0 forward, 1 drop and cut, 2 forward and cut
 		if !p.off.Load() && p.cuts.Load() < maxCuts {
 			for _, r := range p.rules {

@@ -27,6 +27,12 @@ type link struct {
 	aliasMax  uint16
 	aliases   map[uint16]string
 
+	// Outbound topic aliases (MQTT 5, Options.TopicAliases), used by the
+	// drainer only.
+	aliasOutMax uint16
+	aliasTopics map[string]uint16
+	serverMax   int // the server's Maximum Packet Size (0: none)
+
 	lastSent atomic.Int64 // unix nanoseconds of the last write
 	pingAt   atomic.Int64 // when the outstanding PINGREQ went out (0: none)
 
@@ -136,8 +142,41 @@ func (e *engine) newLink(nc net.Conn, br *bufio.Reader, ca *packet.Connack) *lin
 	if e.opts.Version == packet.V5 && ca.Properties.Has(packet.PropServerKeepAlive) {
 		l.keepAlive = time.Duration(ca.Properties.ServerKeepAlive) * time.Second // [MQTT5-3.1.2-21]
 	}
+	if e.opts.Version == packet.V5 {
+		l.serverMax = int(ca.Properties.MaximumPacketSize)
+		if e.opts.TopicAliases {
+			l.aliasOutMax = ca.Properties.TopicAliasMaximum
+		}
+	}
 	l.lastSent.Store(time.Now().UnixNano())
 	return l
+}
+
+// aliasOut gives p a topic alias: the topic's alias alone once it has one
+// on this connection, else a new alias with the topic while the server's
+// Topic Alias Maximum allows [MQTT5-3.3.2-9]. Aliases are never reused for
+// other topics.
+func (l *link) aliasOut(p *packet.Publish) {
+	if a, ok := l.aliasTopics[p.Topic]; ok {
+		p.Topic = ""
+		p.Properties.TopicAlias = a
+		p.Properties.Set(packet.PropTopicAlias)
+		return
+	}
+	if len(l.aliasTopics) >= int(l.aliasOutMax) {
+		return
+	}
+	p.Properties.TopicAlias = uint16(len(l.aliasTopics) + 1)
+	p.Properties.Set(packet.PropTopicAlias)
+	if l.serverMax > 0 && packet.Size(p, packet.V5) > l.serverMax {
+		p.Properties.Clear(packet.PropTopicAlias) // the 3 bytes do not fit
+		p.Properties.TopicAlias = 0
+		return
+	}
+	if l.aliasTopics == nil {
+		l.aliasTopics = make(map[string]uint16)
+	}
+	l.aliasTopics[p.Topic] = p.Properties.TopicAlias
 }
 
 // attach makes l the engine's connection and starts its goroutines.

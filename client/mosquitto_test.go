@@ -149,3 +149,41 @@ func asUser() string {
 	}
 	return ""
 }
+
+// TestMosquittoTopicAliases: mosquitto accepts topic aliases (10 by
+// default); repeated topics are sent as aliases, arrive whole, and the
+// client sends fewer bytes than without aliases.
+func TestMosquittoTopicAliases(t *testing.T) {
+	url := mosquittoBroker(t)
+	ctx := testCtx(t)
+	const n = 60
+	topic := func(i int) string { return fmt.Sprintf("alias/a-rather-long-topic-name/%d", i%15) } // more topics than aliases
+	sent := map[bool]int64{}
+	for _, aliases := range []bool{false, true} {
+		in := newInbox()
+		sub := dialConn(t, url, client.Options{})
+		if _, err := sub.Subscribe(ctx, client.Subscription{Filter: "alias/#", QoS: 1, Handler: in.handle}); err != nil {
+			t.Fatal(err)
+		}
+		proxy := newFaultProxy(t, url)
+		pub := dialConn(t, proxy.url(), client.Options{TopicAliases: aliases})
+		if pub.Connack().Properties.TopicAliasMaximum == 0 {
+			t.Skip("this mosquitto accepts no topic alias")
+		}
+		for i := range n {
+			if err := pub.Publish(ctx, client.Message{Topic: topic(i), QoS: packet.QoS(i % 2), Payload: fmt.Appendf(nil, "%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs := in.wait(t, n)
+		for i, m := range msgs {
+			if m.Topic != topic(i) || string(m.Payload) != fmt.Sprint(i) {
+				t.Fatalf("aliases %v: message %d: %s %q", aliases, i, m.Topic, m.Payload)
+			}
+		}
+		sent[aliases] = proxy.bytes[toServer].Load()
+	}
+	if sent[true] >= sent[false] {
+		t.Fatalf("%d bytes sent with aliases, %d without", sent[true], sent[false])
+	}
+}

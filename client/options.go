@@ -72,6 +72,11 @@ type Options struct {
 	// towards the client (MQTT 5). Default 0: none.
 	TopicAliasMaximum uint16
 
+	// TopicAliases lets the client replace repeated topics by MQTT 5
+	// topic aliases, up to the server's Topic Alias Maximum, on each
+	// connection. Default off.
+	TopicAliases bool
+
 	// SendWindow caps the QoS 1 and 2 publications in flight towards the
 	// server (further limited by the server's Receive Maximum). Default 64.
 	SendWindow uint16

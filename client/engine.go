@@ -285,14 +285,16 @@ func (e *engine) drain() {
 		e.mu.Unlock()
 
 		var werr error
-		if l != nil && l == wl {
+		if l != nil && l == wl && !fin {
+			// Nothing follows a DISCONNECT [MQTT-3.14.4-2] [MQTT5-3.14.4-1]:
+			// with fin the session's packets stay for the next connection.
 			e.encodeReady(&rd, l)
 		}
 		if wl != nil && len(e.wbuf) > 0 {
 			werr = wl.write(e.wbuf)
 		}
 		if fin {
-			wl.close(nil)
+			wl.close(nil) // [MQTT-3.14.4-1] [MQTT5-3.14.4-2]
 		}
 
 		e.mu.Lock()
@@ -424,6 +426,9 @@ func (e *engine) encodeReady(rd *session.Ready, l *link) {
 // subscriptions' flows; within one subscription the order is kept
 // [MQTT-4.6.0-2] [MQTT-4.6.0-3]. Called with e.mu held.
 func (e *engine) flushAcks() {
+	if e.finAfter != nil && e.finAfter == e.link {
+		return // DISCONNECT is queued: nothing may follow it
+	}
 	w := 0
 	for _, in := range e.acks {
 		if !in.ready {
@@ -552,6 +557,10 @@ func (o *op) setID(id uint16) {
 // sendOp assigns o a packet identifier and queues it on the current link.
 // Called with e.mu held and e.link set.
 func (e *engine) sendOp(o *op) error {
+	if e.finAfter != nil && e.finAfter == e.link {
+		e.queuedOps = append(e.queuedOps, o) // DISCONNECT is queued
+		return nil
+	}
 	id, err := e.sess.ReserveID()
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,9 @@ func (p *faultProxy) pipe(src, dst net.Conn, d dir, cut func()) {
 			return
 		}
 		n := p.counts[d][typ].Add(1)
+		if os.Getenv("TERN_PROXY_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "proxy %p dir %d %s % x\n", cut, d, typ, raw[:min(len(raw), 12)])
+		}
 		p.bytes[d].Add(int64(len(raw)))
 		action := 0 // 0 forward, 1 drop and cut, 2 forward and cut
 		if !p.off.Load() && p.cuts.Load() < maxCuts {
@@ -264,10 +268,13 @@ func checkDelivered(t *testing.T, msgs []*client.Message, n int, exact bool) {
 // TestFaultsSubscriber cuts the subscriber's connection at points of the
 // inbound QoS 1 and 2 flows: nothing is lost, QoS 2 arrives exactly once.
 func TestFaultsSubscriber(t *testing.T) {
-	testFaultsSubscriber(t, func(t *testing.T) string { return ternBroker(t, broker.Config{}) })
+	testFaultsSubscriber(t, func(t *testing.T) string { return ternBroker(t, broker.Config{}) }, nil)
 }
 
-func testFaultsSubscriber(t *testing.T, newBroker func(*testing.T) string) {
+// testFaultsSubscriber runs the subscriber cases; atLeastOnce names the
+// QoS 2 cases where the broker is known to send duplicates, checked for
+// loss only.
+func testFaultsSubscriber(t *testing.T, newBroker func(*testing.T) string, atLeastOnce map[string]bool) {
 	cases := []struct {
 		name  string
 		qos   packet.QoS
@@ -306,7 +313,7 @@ func testFaultsSubscriber(t *testing.T, newBroker func(*testing.T) string) {
 				// Let outstanding flows finish, then check no extra copy came.
 				proxy.off.Store(true)
 				eventually(t, "flows to settle", func() bool { return sub.Stats().InFlight == 0 })
-				checkDelivered(t, in.wait(t, len(msgs)), n, tc.qos == 2)
+				checkDelivered(t, in.wait(t, len(msgs)), n, tc.qos == 2 && !atLeastOnce[tc.name])
 			})
 		}
 	}

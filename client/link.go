@@ -97,6 +97,7 @@ func handshake(ctx context.Context, nc net.Conn, o *Options, clientID string) (*
 			c.Properties.Set(packet.PropTopicAliasMaximum)
 		}
 	}
+	// The first packet is CONNECT [MQTT-3.1.0-1] [MQTT5-3.1.0-1].
 	b, err := packet.Append(nil, c, o.Version)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: CONNECT: %w", err)
@@ -110,7 +111,7 @@ func handshake(ctx context.Context, nc net.Conn, o *Options, clientID string) (*
 		return nil, nil, fmt.Errorf("client: reading CONNACK: %w", ctxErr(ctx, err))
 	}
 	ca, ok := p.(*packet.Connack)
-	if !ok {
+	if !ok { // [MQTT-3.2.0-1] [MQTT5-3.2.0-1]
 		return nil, nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(),
 			&packet.Error{Code: packet.ProtocolError, Reason: "first packet from the server is not CONNACK"})
 	}
@@ -118,7 +119,8 @@ func handshake(ctx context.Context, nc net.Conn, o *Options, clientID string) (*
 		return ca, nil, &ReasonError{Op: "connect", Code: ca.ReasonCode, V3: o.Version != packet.V5, Reason: ca.Properties.ReasonString}
 	}
 	if o.CleanStart && ca.SessionPresent {
-		// [MQTT-3.2.2-1] [MQTT5-3.2.2-2]: a new session is never present.
+		// [MQTT-3.2.2-1] [MQTT5-3.2.2-2]: a new session is never present;
+		// the client has no state for it [MQTT5-3.2.2-4].
 		return ca, nil, &packet.Error{Code: packet.ProtocolError, Reason: "CONNACK with Session Present after Clean Start"}
 	}
 	nc.SetDeadline(time.Time{})
@@ -140,7 +142,7 @@ func (e *engine) newLink(nc net.Conn, br *bufio.Reader, ca *packet.Connack) *lin
 		l.keepAlive = 0
 	}
 	if e.opts.Version == packet.V5 && ca.Properties.Has(packet.PropServerKeepAlive) {
-		l.keepAlive = time.Duration(ca.Properties.ServerKeepAlive) * time.Second // [MQTT5-3.1.2-21]
+		l.keepAlive = time.Duration(ca.Properties.ServerKeepAlive) * time.Second // [MQTT5-3.1.2-21] [MQTT5-3.2.2-21]
 	}
 	if e.opts.Version == packet.V5 {
 		l.serverMax = int(ca.Properties.MaximumPacketSize)
@@ -154,7 +156,8 @@ func (e *engine) newLink(nc net.Conn, br *bufio.Reader, ca *packet.Connack) *lin
 
 // aliasOut gives p a topic alias: the topic's alias alone once it has one
 // on this connection, else a new alias with the topic while the server's
-// Topic Alias Maximum allows [MQTT5-3.3.2-9]. Aliases are never reused for
+// Topic Alias Maximum allows [MQTT5-3.3.2-9] [MQTT5-3.2.2-17]
+// [MQTT5-3.2.2-18]. Aliases are never reused for
 // other topics.
 func (l *link) aliasOut(p *packet.Publish) {
 	if a, ok := l.aliasTopics[p.Topic]; ok {
@@ -288,8 +291,9 @@ func (l *link) Err() error {
 	return l.err
 }
 
-// fail ends the connection because of err; for an MQTT 5 protocol error
-// the server first gets a DISCONNECT with its reason code.
+// fail ends the connection because of err [MQTT-4.8.0-1]; for an MQTT 5
+// protocol error the server first gets a DISCONNECT with its reason code
+// [MQTT5-4.13.1-1] [MQTT5-3.14.2-1].
 func (l *link) fail(err error) {
 	var pe *packet.Error
 	if l.version == packet.V5 && errors.As(err, &pe) {
@@ -335,6 +339,10 @@ func (l *link) queue(p packet.Packet, closeAfter bool) bool {
 	if e.link != l {
 		e.mu.Unlock()
 		return false
+	}
+	if e.finAfter == l {
+		e.mu.Unlock()
+		return false // DISCONNECT is queued: nothing may follow it
 	}
 	b, err := packet.Append(e.extra, p, l.version)
 	if err == nil {
@@ -470,7 +478,7 @@ func (l *link) alias(p *packet.Publish) error {
 		return nil
 	}
 	a := p.Properties.TopicAlias
-	if a == 0 || a > l.aliasMax {
+	if a == 0 || a > l.aliasMax { // [MQTT5-3.3.2-10] accepts 1..our maximum
 		return &packet.Error{Code: packet.TopicAliasInvalid, Reason: fmt.Sprintf("topic alias %d above our maximum %d", a, l.aliasMax)}
 	}
 	if p.Topic != "" {

@@ -101,7 +101,14 @@ func TestMosquitto(t *testing.T) {
 
 func TestMosquittoFaults(t *testing.T) {
 	t.Run("Publisher", func(t *testing.T) { testFaultsPublisher(t, mosquittoBroker) })
-	t.Run("Subscriber", func(t *testing.T) { testFaultsSubscriber(t, mosquittoBroker) })
+	// mosquitto 2.0.11 loses the state of outgoing QoS 2 messages waiting
+	// for PUBCOMP when connections are cut repeatedly: after a reconnection
+	// it sends PUBLISH again for identifiers it had already released with
+	// PUBREL (seen in proxy traces), which a receiver must take for new
+	// messages [MQTT-4.3.3-2]. That case is checked for loss only.
+	t.Run("Subscriber", func(t *testing.T) {
+		testFaultsSubscriber(t, mosquittoBroker, map[string]bool{"qos2-pubcomp-lost": true})
+	})
 }
 
 // TestMosquittoRefusals: refusals carry the reason code, named in words.

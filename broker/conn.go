@@ -364,11 +364,62 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	}
 	now := time.Now()
 	m := c.srv.newMessage(now, p)
+	if c.srv.store != nil && p.QoS > 0 {
+		return c.publishDurably(now, p, m, reason)
+	}
 	if err := c.cl.receive(now, p, m, reason); err != nil {
 		return err
 	}
 	c.srv.stats.received.Add(1)
 	return c.afterReceive(now)
+}
+
+// publishDurably handles a QoS 1 or 2 PUBLISH when a Store is configured:
+// the message is accepted and persisted, routed, and the subscribers'
+// queue changes persisted too, before its PUBACK or PUBREC is queued for
+// the writer: an acknowledged message is in the store for every
+// subscriber.
+func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode) error {
+	cl := c.cl
+	acks, deliver, err := c.receiveHeld(now, p, m, reason)
+	if err != nil {
+		return err
+	}
+	c.srv.stats.received.Add(1)
+	for i, dm := range deliver {
+		c.srv.routeAt(dm, cl, now) // persists each subscriber's changes
+		deliver[i] = nil
+	}
+	c.rdeliver = deliver[:0]
+	if len(acks) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	var out []byte
+	if c.ctl != nil {
+		out = *c.ctl
+	}
+	c.setCtl(append(out, acks...))
+	c.mu.Unlock()
+	c.kick()
+	return c.waitBacklog()
+}
+
+// receiveHeld hands a PUBLISH to the session and drains it in the same
+// critical section, so that no writer takes its acknowledgement; the
+// encoded packets are returned, not queued.
+func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode) ([]byte, []*session.Message, error) {
+	cl := c.cl
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if err := cl.sess.ReceivePublish(now, p, m, reason); err != nil {
+		return nil, nil, err
+	}
+	if cl.conn != c {
+		return nil, nil, nil
+	}
+	acks, deliver := c.drain(cl, nil, c.rdeliver[:0], false)
+	return acks, deliver, nil
 }
 
 // newMessage copies p into an immutable message. Without properties (every

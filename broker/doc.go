@@ -71,6 +71,13 @@
 //  6. The subscriber's writer drains its session and encodes every ready
 //     packet into one buffer: one Write syscall per batch.
 //
+// With a Store, a QoS 1 or 2 PUBLISH is acknowledged only after its fan-out
+// is persisted: the reader holds the PUBACK or PUBREC back while it routes,
+// and routing drains each subscriber's session (persisting its queue or
+// in-flight change, queueing its packets for its writer) before the
+// acknowledgement is queued. An acknowledged message is thus in the store
+// for every subscriber, online or offline.
+//
 // # Bounds and drops
 //
 // The session's queue is the only buffer and is bounded (MaxQueued,

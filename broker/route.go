@@ -267,10 +267,14 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	retain := t.rap && m.Retain
 	d := session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}
 	for try := 0; ; try++ {
-		c, ok := s.send(cl, d, now)
+		c, more, ok := s.send(cl, d, now)
 		if ok {
 			if c != nil {
 				c.kick()
+			}
+			// Messages the subscriber published, taken with its Ready.
+			for _, m := range more {
+				s.routeAt(m, cl, now)
 			}
 			return
 		}
@@ -291,14 +295,15 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	}
 }
 
-// send hands d to cl's session and returns its connection to kick; ok is
+// send hands d to cl's session and returns its connection to kick (and
+// messages the session accepted from its client, if it was drained); ok is
 // false (with the connection) when a QoS 0 delivery does not fit the
 // backlog of a connected consumer.
-func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, ok bool) {
+func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, more []*session.Message, ok bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.removed || cl.sess == nil {
-		return nil, true
+		return nil, nil, true
 	}
 	if cl.version != packet.V5 {
 		d.Retain = false // Retain As Published is MQTT 5
@@ -308,18 +313,30 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, o
 		// Bound the QoS 0 backlog of a connected consumer that does not
 		// read fast enough: drop and count.
 		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(d.Msg.Payload) > s.cfg.MaxQueuedBytes {
-			return c, false
+			return c, nil, false
 		}
 		cl.qos0Pending++
 		cl.qos0Bytes += len(d.Msg.Payload)
 	}
 	cl.sess.Send(now, d)
-	if c == nil {
+	switch {
+	case c == nil:
 		// No writer drains an offline session: persist its queue changes
 		// and count its drops here.
 		s.drainOffline(cl)
+	case s.store != nil && d.Msg.QoS > 0:
+		// Persist the delivery before the publisher is acknowledged: drain
+		// the session here, its packets queued for its writer.
+		c.mu.Lock()
+		var out []byte
+		if c.ctl != nil {
+			out = *c.ctl
+		}
+		out, more = c.drain(cl, out, nil, false)
+		c.setCtl(out)
+		c.mu.Unlock()
 	}
-	return c, true
+	return c, more, true
 }
 
 // drainOffline drains the Ready of an offline session; it has no packets

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
 	"github.com/tern-mq/tern/store/memory"
 )
 
@@ -165,4 +168,60 @@ func TestQoS2StateSurvivesRestart_MQTT_4_4_0_1(t *testing.T) {
 	pub.send(&packet.Ack{PacketType: packet.PUBREL, PacketID: 6})
 	pub.recvAck(packet.PUBCOMP)
 	sub.expectNothing(200 * time.Millisecond) // no second copy
+}
+
+// gatedStore holds the Apply calls of one client until released.
+type gatedStore struct {
+	*memory.Store
+	client  string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedStore) Apply(ctx context.Context, updates ...store.Update) error {
+	for _, u := range updates {
+		if u.ClientID != g.client {
+			continue
+		}
+		for _, ch := range u.Changes {
+			if ch.Kind == session.ChangeInflight {
+				select {
+				case g.entered <- struct{}{}:
+				default:
+				}
+				<-g.release
+			}
+		}
+	}
+	return g.Store.Apply(ctx, updates...)
+}
+
+// With a Store, a QoS 1 PUBLISH is acknowledged only once its delivery to
+// every subscriber is persisted: while a subscriber's Apply is held, the
+// publisher gets no PUBACK.
+func TestPubackAfterFanOutPersisted(t *testing.T) {
+	st := &gatedStore{Store: memory.New(), client: "held", entered: make(chan struct{}, 1), release: make(chan struct{})}
+	defer st.Close()
+	addr, stop := runOn(t, Config{Store: st})
+	defer stop()
+	var once sync.Once
+	release := func() { once.Do(func() { close(st.release) }) }
+	defer release() // before stop, also when the test fails
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("held", false)
+	sub.subscribe(1, "f", 1)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "f", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	select {
+	case <-st.entered:
+	case <-time.After(waitFor):
+		t.Fatal("the subscriber's delivery was never persisted")
+	}
+	pub.expectNothing(100 * time.Millisecond) // no PUBACK while the Apply is held
+	release()
+	pub.recvAck(packet.PUBACK)
+	if p := sub.recvPublish(); string(p.Payload) != "x" {
+		t.Fatalf("got %+v", p)
+	}
 }

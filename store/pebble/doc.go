@@ -25,6 +25,14 @@
 // error, the mirror may be ahead of the disk: the store refuses every later
 // write with that error (reads go on) and must be reopened.
 //
+// # Contexts
+//
+// A call whose context is already done does nothing and returns an error
+// wrapping ctx.Err(). Once a write's batch is enqueued, the call waits for
+// its fsync even if the context ends meanwhile and then returns nil: the
+// write is durable, which a caller may rely on (the store contract allows
+// an error there, but an fsync is short and bounded by the disk).
+//
 // # Layout and recovery
 //
 // docs/storage.md describes the keys. Message bodies are stored once under

@@ -466,6 +466,9 @@ func (s *Store) Close() error {
 		errs = append(errs, err)
 	}
 	_ = s.retained.Close()
+	w := s.WriteStats()
+	s.log.Info("store: closed", "dir", s.dir, "commits", w.Commits, "fsyncs", w.Syncs,
+		"fsyncs_per_s", fmt.Sprintf("%.1f", w.SyncsPerSecond()), "commits_per_fsync", fmt.Sprintf("%.2f", w.CommitsPerSync()))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store/pebble: close %s: %w", s.dir, err)
 	}

@@ -383,7 +383,7 @@ func (c *conn) drainDeliveries(cl *client) []*session.Message {
 	var deliver []*session.Message
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
-		c.srv.persist(cl, &rd)
+		c.srv.persist(cl, &rd, nil)
 		deliver = append(deliver, rd.Deliver...)
 		cl.sess.Advance()
 	}

@@ -386,21 +386,18 @@ func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Messa
 		return err
 	}
 	c.srv.stats.received.Add(1)
+	b := fanoutPool.Get().(*fanout)
 	for i, dm := range deliver {
-		c.srv.routeAt(dm, cl, now) // persists each subscriber's changes
+		c.srv.routeAt(dm, cl, now, b)
 		deliver[i] = nil
 	}
+	b.commit(c.srv) // one Apply for every subscriber, then their packets
+	fanoutPool.Put(b)
 	c.rdeliver = deliver[:0]
 	if len(acks) == 0 {
 		return nil
 	}
-	c.mu.Lock()
-	var out []byte
-	if c.ctl != nil {
-		out = *c.ctl
-	}
-	c.setCtl(append(out, acks...))
-	c.mu.Unlock()
+	c.queueBytes(acks)
 	c.kick()
 	return c.waitBacklog()
 }
@@ -418,7 +415,7 @@ func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message,
 	if cl.conn != c {
 		return nil, nil, nil
 	}
-	acks, deliver := c.drain(cl, nil, c.rdeliver[:0], false)
+	acks, deliver := c.drain(cl, nil, c.rdeliver[:0], false, nil)
 	return acks, deliver, nil
 }
 

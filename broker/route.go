@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -234,11 +235,13 @@ func (s *Server) hasSubscribers(name string) bool {
 // route delivers a message accepted from a client (or a will) to every
 // matching subscription, and updates the retained message of its topic.
 func (s *Server) route(m *session.Message, from *client) {
-	s.routeAt(m, from, time.Now())
+	s.routeAt(m, from, time.Now(), nil)
 }
 
-// routeAt is route with the current time.
-func (s *Server) routeAt(m *session.Message, from *client, now time.Time) {
+// routeAt is route with the current time. With a fan-out batch b (durable
+// QoS 1 and 2 publishing), the subscribers' changes and packets are
+// collected in b instead of being persisted and queued one by one.
+func (s *Server) routeAt(m *session.Message, from *client, now time.Time, b *fanout) {
 	if m.Retain { // [MQTT-3.3.1-5] [MQTT5-3.3.1-5]
 		// An empty payload removes the retained message [MQTT-3.3.1-10]
 		// [MQTT-3.3.1-11]; the store implements both.
@@ -250,7 +253,7 @@ func (s *Server) routeAt(m *session.Message, from *client, now time.Time) {
 	r.from = from
 	s.subs.Match(m.Topic, r.add)
 	for i := range r.targets {
-		s.deliver(&r.targets[i], m, now)
+		s.deliver(&r.targets[i], m, now, b)
 	}
 	r.reset()
 	routerPool.Put(r)
@@ -259,7 +262,7 @@ func (s *Server) routeAt(m *session.Message, from *client, now time.Time) {
 // deliver hands m to one subscriber's session and wakes its writer. It
 // holds only that session's lock, briefly: a slow consumer never blocks the
 // publisher.
-func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
+func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout) {
 	cl := t.cl
 	qos := min(m.QoS, t.qos) // [MQTT-3.8.4-6] [MQTT5-3.8.4-8] downgrade to the granted QoS
 	// [MQTT-3.3.1-9] retain 0 for an established subscription; MQTT 5
@@ -267,14 +270,14 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 	retain := t.rap && m.Retain
 	d := session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}
 	for try := 0; ; try++ {
-		c, more, ok := s.send(cl, d, now)
+		c, more, ok := s.send(cl, d, now, b)
 		if ok {
 			if c != nil {
 				c.kick()
 			}
 			// Messages the subscriber published, taken with its Ready.
 			for _, m := range more {
-				s.routeAt(m, cl, now)
+				s.routeAt(m, cl, now, nil)
 			}
 			return
 		}
@@ -299,7 +302,7 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time) {
 // messages the session accepted from its client, if it was drained); ok is
 // false (with the connection) when a QoS 0 delivery does not fit the
 // backlog of a connected consumer.
-func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, more []*session.Message, ok bool) {
+func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) (c *conn, more []*session.Message, ok bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.removed || cl.sess == nil {
@@ -323,7 +326,14 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, m
 	case c == nil:
 		// No writer drains an offline session: persist its queue changes
 		// and count its drops here.
-		s.drainOffline(cl)
+		s.drainOfflineTo(cl, b)
+	case b != nil:
+		// Drain here; b persists the changes, then queues the packets.
+		start := len(b.buf)
+		b.buf, more = c.drain(cl, b.buf, nil, false, b)
+		if len(b.buf) > start {
+			b.pending = append(b.pending, pendingOut{c: c, start: start, end: len(b.buf)})
+		}
 	case s.store != nil && d.Msg.QoS > 0:
 		// Persist the delivery before the publisher is acknowledged: drain
 		// the session here, its packets queued for its writer.
@@ -332,7 +342,7 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, m
 		if c.ctl != nil {
 			out = *c.ctl
 		}
-		out, more = c.drain(cl, out, nil, false)
+		out, more = c.drain(cl, out, nil, false, nil)
 		c.setCtl(out)
 		c.mu.Unlock()
 	}
@@ -341,17 +351,56 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time) (c *conn, m
 
 // drainOffline drains the Ready of an offline session; it has no packets
 // to send. cl.mu is held.
-func (s *Server) drainOffline(cl *client) {
+func (s *Server) drainOffline(cl *client) { s.drainOfflineTo(cl, nil) }
+
+// drainOfflineTo is drainOffline with the changes collected in b, if not
+// nil.
+func (s *Server) drainOfflineTo(cl *client, b *fanout) {
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
-		s.persist(cl, &rd)
+		s.persist(cl, &rd, b)
 		cl.sess.Advance()
 	}
 }
 
+// fanout collects, while a durable QoS 1 or 2 message is routed, the
+// subscribers' session changes (persisted with one Apply, atomic across
+// the sessions) and their encoded packets (queued for their writers only
+// after that).
+type fanout struct {
+	updates []store.Update
+	buf     []byte
+	pending []pendingOut
+}
+
+// pendingOut is one subscriber's packets in fanout.buf.
+type pendingOut struct {
+	c          *conn
+	start, end int
+}
+
+var fanoutPool = sync.Pool{New: func() any { return new(fanout) }}
+
+// commit persists the collected changes, then queues the packets and kicks
+// the writers.
+func (b *fanout) commit(s *Server) {
+	if len(b.updates) > 0 {
+		if err := s.store.Apply(s.ctx, b.updates...); err != nil {
+			s.log.Error("persisting session state", "sessions", len(b.updates), "err", err)
+		}
+	}
+	for _, p := range b.pending {
+		p.c.queueBytes(b.buf[p.start:p.end])
+		p.c.kick()
+	}
+	clear(b.updates)
+	clear(b.pending)
+	b.updates, b.pending, b.buf = b.updates[:0], b.pending[:0], b.buf[:0]
+}
+
 // persist stores the session's changes when a store is configured, and
 // counts the deliveries the session dropped. cl.mu is held.
-func (s *Server) persist(cl *client, rd *session.Ready) {
+func (s *Server) persist(cl *client, rd *session.Ready, b *fanout) {
 	for i := range rd.Done {
 		d := &rd.Done[i]
 		if d.Drop == session.DropNone {
@@ -366,7 +415,10 @@ func (s *Server) persist(cl *client, rd *session.Ready) {
 				"qos", d.Delivery.QoS, "reason", d.Drop.String())
 		}
 	}
-	if len(rd.Persist) > 0 && s.store != nil {
+	if len(rd.Persist) > 0 && s.store != nil && b != nil {
+		// Kept past Advance: copied.
+		b.updates = append(b.updates, storeUpdate(cl.id, slices.Clone(rd.Persist)))
+	} else if len(rd.Persist) > 0 && s.store != nil {
 		if err := s.store.Apply(s.ctx, storeUpdate(cl.id, rd.Persist)); err != nil {
 			s.log.Error("persisting session state", "client", cl.id, "err", err)
 		}

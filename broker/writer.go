@@ -46,7 +46,7 @@ func (c *conn) afterReceive(now time.Time) error {
 	cl := c.cl
 	deliver, pending := c.drainAside(cl, c.rdeliver[:0])
 	for i, m := range deliver {
-		c.srv.routeAt(m, cl, now)
+		c.srv.routeAt(m, cl, now, nil)
 		deliver[i] = nil
 	}
 	c.rdeliver = deliver[:0]
@@ -70,7 +70,7 @@ func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.
 		if c.ctl != nil {
 			out = *c.ctl
 		}
-		out, deliver = c.drain(cl, out, deliver, false)
+		out, deliver = c.drain(cl, out, deliver, false, nil)
 		c.setCtl(out)
 	}
 	return deliver, c.ctl != nil && len(*c.ctl) > 0
@@ -112,6 +112,17 @@ func (c *conn) appendCtl(p packet.Packet) error {
 	out, err := packet.Append(out, p, c.version)
 	c.setCtl(out)
 	return err
+}
+
+// queueBytes appends encoded packets to the control queue.
+func (c *conn) queueBytes(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []byte
+	if c.ctl != nil {
+		out = *c.ctl
+	}
+	c.setCtl(append(out, b...))
 }
 
 // takeCtl appends the control queue to out and empties it. c.mu is held.
@@ -258,21 +269,21 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 	out = c.takeCtl(out)
 	c.mu.Unlock()
 	if cl != nil && cl.conn == c {
-		out, deliver = c.drain(cl, out, deliver, true)
+		out, deliver = c.drain(cl, out, deliver, true, nil)
 	}
 	return out, deliver
 }
 
 // drain takes everything the session has ready, for the writer or for
 // drainAside. cl.mu is held.
-func (c *conn) drain(cl *client, out []byte, deliver []*session.Message, writer bool) ([]byte, []*session.Message) {
+func (c *conn) drain(cl *client, out []byte, deliver []*session.Message, writer bool, b *fanout) ([]byte, []*session.Message) {
 	if writer {
 		// The QoS 0 backlog counts what no Write has taken yet.
 		cl.qos0Pending, cl.qos0Bytes = 0, 0
 	}
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
-		c.srv.persist(cl, &rd) // persist, then send, then deliver
+		c.srv.persist(cl, &rd, b) // persist, then send, then deliver
 		if rd.Gen == c.gen {
 			sc := getScratch()
 			for i := range rd.Packets {

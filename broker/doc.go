@@ -72,11 +72,12 @@
 //     packet into one buffer: one Write syscall per batch.
 //
 // With a Store, a QoS 1 or 2 PUBLISH is acknowledged only after its fan-out
-// is persisted: the reader holds the PUBACK or PUBREC back while it routes,
-// and routing drains each subscriber's session (persisting its queue or
-// in-flight change, queueing its packets for its writer) before the
-// acknowledgement is queued. An acknowledged message is thus in the store
-// for every subscriber, online or offline.
+// is persisted: the reader holds the PUBACK or PUBREC back while it routes;
+// routing drains each subscriber's session, collecting its changes and its
+// encoded packets; one Apply, atomic across the sessions, persists them
+// all; then the subscribers' packets and the acknowledgement are queued for
+// the writers. An acknowledged message is thus in the store for every
+// subscriber, online or offline.
 //
 // # Bounds and drops
 //

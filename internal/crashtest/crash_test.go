@@ -21,6 +21,11 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	// The test builds cmd/tern itself; linking its main dependencies
+	// makes a change to them invalidate cached test results.
+	_ "github.com/tern-mq/tern/broker"
+	_ "github.com/tern-mq/tern/store/pebble"
 )
 
 // broker is a tern serve process on a fixed address and data directory.

@@ -68,10 +68,6 @@ func (s *Server) sessionConfig(v packet.Version) session.Config {
 		MaxQueuedBytes: s.cfg.MaxQueuedBytes,
 		QueueQoS0:      s.cfg.QueueQoS0,
 	}
-	if v == packet.V5 {
-		// The client's Receive Maximum is the window [MQTT5-3.3.4-9].
-		cfg.SendWindow = 65535
-	}
 	if v != packet.V5 && s.cfg.RetryInterval > 0 {
 		cfg.Retry = session.Retry{Initial: s.cfg.RetryInterval, Max: s.cfg.RetryMax}
 	}

@@ -30,8 +30,9 @@ type Config struct {
 	ReceiveMaximum int
 
 	// SendWindow is the number of QoS 1 and 2 publications the server keeps
-	// in flight towards a 3.1 or 3.1.1 client (an MQTT 5 client's own
-	// Receive Maximum is its window). Default: 32.
+	// in flight towards a client; for an MQTT 5 client the window is the
+	// smaller of SendWindow and the client's Receive Maximum
+	// [MQTT5-3.3.4-9]. Default: 32.
 	SendWindow int
 
 	// MaxQueued and MaxQueuedBytes bound each session's queue of messages

@@ -62,6 +62,7 @@ type engine struct {
 	ack     packet.Ack
 	matched []*sub
 	rdIns   []*inbound
+	qos0    []*session.Message
 }
 
 func newEngine(opts Options, reconnects bool) *engine {
@@ -284,31 +285,27 @@ func (e *engine) drain() {
 		}
 		e.mu.Unlock()
 
-		var werr error
 		if l != nil && l == wl && !fin {
 			// Nothing follows a DISCONNECT [MQTT-3.14.4-2] [MQTT5-3.14.4-1]:
 			// with fin the session's packets stay for the next connection.
 			e.encodeReady(&rd, l)
 		}
-		if wl != nil && len(e.wbuf) > 0 {
-			werr = wl.write(e.wbuf)
-		}
-		if fin {
-			wl.close(nil) // [MQTT-3.14.4-1] [MQTT5-3.14.4-2]
-		}
-
-		e.mu.Lock()
+		// QoS 0 publications complete once written.
+		e.qos0 = e.qos0[:0]
 		if has {
 			for i := range rd.Packets {
-				o := &rd.Packets[i]
-				if o.Kind == packet.PUBLISH && o.PacketID == 0 {
-					if l == nil || werr != nil {
-						e.complete(o.Delivery.Msg, ErrConnectionLost)
-					} else {
-						e.complete(o.Delivery.Msg, nil)
-					}
+				if o := &rd.Packets[i]; o.Kind == packet.PUBLISH && o.PacketID == 0 {
+					e.qos0 = append(e.qos0, o.Delivery.Msg)
 				}
 			}
+		}
+
+		// Advance before writing: the encoded bytes are ours, and the
+		// server may answer our acknowledgements (with new PUBLISH
+		// packets) as soon as they are written, which the session must
+		// not count against our Receive Maximum any more.
+		e.mu.Lock()
+		if has {
 			for i := range rd.Done {
 				e.complete(rd.Done[i].Delivery.Msg, completionErr(&rd.Done[i]))
 			}
@@ -317,6 +314,26 @@ func (e *engine) drain() {
 		e.draining = false
 		e.idle.Broadcast()
 		e.mu.Unlock()
+
+		var werr error
+		if wl != nil && len(e.wbuf) > 0 {
+			werr = wl.write(e.wbuf)
+		}
+		if fin {
+			wl.close(nil) // [MQTT-3.14.4-1] [MQTT5-3.14.4-2]
+		}
+		if len(e.qos0) > 0 {
+			e.mu.Lock()
+			for _, m := range e.qos0 {
+				if l == nil || l != wl || fin || werr != nil {
+					e.complete(m, ErrConnectionLost)
+				} else {
+					e.complete(m, nil)
+				}
+			}
+			e.mu.Unlock()
+			clear(e.qos0)
+		}
 	}
 }
 

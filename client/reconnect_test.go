@@ -497,3 +497,38 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiveMaximumUnderLoad: with a small Receive Maximum and a fast
+// stream, the server's new PUBLISH packets answering our PUBACKs are not
+// counted against it: the connection survives.
+func TestReceiveMaximumUnderLoad(t *testing.T) {
+	url := ternBroker(t, broker.Config{})
+	ctx := testCtx(t)
+	in := newInbox()
+	sub := dialConn(t, url, client.Options{ReceiveMaximum: 4})
+	if _, err := sub.Subscribe(ctx, client.Subscription{Filter: "load", QoS: 2, Handler: in.handle}); err != nil {
+		t.Fatal(err)
+	}
+	pub := dialConn(t, url, client.Options{})
+	const n = 3000
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				if err := pub.Publish(ctx, client.Message{Topic: "load", QoS: packet.QoS(1 + i%2), Payload: []byte("x")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	in.wait(t, n)
+	select {
+	case <-sub.Done():
+		t.Fatalf("subscriber connection ended: %v", sub.Err())
+	default:
+	}
+}

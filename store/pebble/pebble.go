@@ -148,11 +148,19 @@ func (s *Store) syncLoop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
+	var synced int64
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+			// Sync only after writes: an empty log record per tick would
+			// grow an idle store's log without bound.
+			n := s.commits.Load()
+			if n == synced {
+				continue
+			}
+			synced = n
 			if err := s.db.LogData(nil, pdb.Sync); err != nil {
 				s.log.Error("store: periodic log sync failed", "dir", s.dir, "err", err)
 			}

@@ -219,3 +219,46 @@ func TestHostFlagIsNotHelp(t *testing.T) {
 		t.Fatal("-h without a host accepted")
 	}
 }
+
+// TestSubPersistentSession: -c keeps the session, so messages published
+// while the subscriber is away arrive when it comes back; -L carries the
+// server and the topic.
+func TestSubPersistentSession(t *testing.T) {
+	port := cliBroker(t)
+	url := "mqtt://127.0.0.1:" + port + "/persist/t"
+	for _, v := range []string{"311", "5"} {
+		t.Run(v, func(t *testing.T) {
+			id := "cli-persist-" + v
+			if out, err := runTern(t, "sub", "-L", url, "-V", v, "-c", "-i", id, "-q", "1", "-E"); err != nil {
+				t.Fatalf("sub -E: %v\n%s", err, out)
+			}
+			if out, err := runTern(t, "pub", "-L", url, "-V", v, "-m", "while away", "-q", "1"); err != nil {
+				t.Fatalf("pub: %v\n%s", err, out)
+			}
+			out, err := runTern(t, "sub", "-L", url, "-V", v, "-c", "-i", id, "-q", "1", "-C", "1", "-W", "10")
+			if err != nil || out != "while away\n" {
+				t.Fatalf("sub: %v %q", err, out)
+			}
+		})
+	}
+}
+
+func TestParseProps(t *testing.T) {
+	p, err := parseProps([]string{"publish", "publish", "connect"},
+		[]string{"user-property", "a", "b", "content-type", "x/y", "session-expiry-interval", "30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := p.get("publish")
+	if len(pub.User) != 1 || pub.User[0].Value != "b" || pub.ContentType != "x/y" || p.get("connect").SessionExpiry != 30 {
+		t.Fatalf("props %+v %+v", pub, p.get("connect"))
+	}
+	for _, bad := range [][]string{{"user-property", "a"}, {"message-expiry-interval", "x"}, {}} {
+		if _, err := parseProps([]string{"publish"}, bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := parseProps(nil, []string{"stray"}); err == nil {
+		t.Error("stray argument accepted")
+	}
+}

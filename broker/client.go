@@ -208,6 +208,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	for _, m := range publish {
 		s.route(m, cl)
 	}
+	s.flushHandoffs() // of a session discarded by Clean Start
 	return nil
 }
 
@@ -284,8 +285,6 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 			pr.SessionExpiry = a.expiry
 			pr.Set(packet.PropSessionExpiry)
 		}
-		pr.SharedSubAvailable = 0
-		pr.Set(packet.PropSharedSubAvailable)
 	}
 	if err := c.appendCtl(ack); err != nil {
 		return fmt.Errorf("encoding CONNACK: %w", err)
@@ -464,6 +463,7 @@ func (s *Server) removeClient(cl *client) {
 		delete(s.clients, cl.id)
 	}
 	s.mu.Unlock()
+	s.flushHandoffs()
 	if s.store != nil {
 		if err := s.store.DeleteSession(s.ctx, cl.id); err != nil {
 			s.log.Error("deleting session", "client", cl.id, "err", err)
@@ -473,8 +473,9 @@ func (s *Server) removeClient(cl *client) {
 
 // clearSubsLocked removes every subscription of cl.
 func (s *Server) clearSubsLocked(cl *client) {
+	s.handOverLocked(cl)
 	for f := range cl.subs {
-		s.subs.Unsubscribe(f, cl)
+		s.removeSub(f, cl)
 	}
 	cl.subs = nil
 }

@@ -59,6 +59,12 @@ type Config struct {
 	// expires).
 	MaxSessionExpiry time.Duration
 
+	// SharePolicy chooses the member of a shared subscription group
+	// ($share/{group}/{filter}) that receives a message, among the
+	// connected members: ShareRoundRobin (the default), ShareRandom or
+	// ShareHashTopic.
+	SharePolicy string
+
 	// Store persists sessions, their in-flight state and retained
 	// messages. Default: nil, meaning an in-memory store used for retained
 	// messages only: sessions live in memory and no persistence calls are

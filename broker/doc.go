@@ -118,7 +118,19 @@
 // 0). A Store passed in Config is owned by the caller: Shutdown does not
 // close it.
 //
-// Not implemented yet: shared subscriptions (SUBACK 0x9E), inbound topic
-// aliases (Topic Alias Maximum 0 is announced) and enhanced authentication
-// (CONNACK 0x8C).
+// # Shared subscriptions
+//
+// $share/{group}/{filter} works for 3.1.1 and 5.0 clients. A message goes
+// to one connected member of each matching group, chosen by
+// Config.SharePolicy (round robin by default, random, or a hash of the
+// topic); with no member connected it waits in an offline member's
+// session. No retained messages are sent on a shared subscribe. When a
+// member's session ends, the QoS 1 and 2 messages the group gave it and
+// it did not receive (queued, QoS 1 in flight, QoS 2 not yet sent) go to
+// the remaining members; a QoS 2 message already sent goes to no other
+// member [MQTT5-4.8.2-5]. The hand-over recognises those messages by
+// their topic matching one of the member's shared filters.
+//
+// Not implemented yet: inbound topic aliases (Topic Alias Maximum 0 is
+// announced) and enhanced authentication (CONNACK 0x8C).
 package broker

@@ -51,11 +51,12 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 			if v5 {
 				fail = packet.TopicFilterInvalid
 			}
-			if _, _, shared, _ := topic.ParseShared(f); shared {
-				if v5 {
-					fail = packet.SharedSubscriptionsNotSupported
+			if isShared(f) {
+				code, err := s.subscribeShared(c, f, sp.Options, subIDs)
+				if err != nil {
+					return store.SessionRecord{}, err
 				}
-				codes[i] = fail
+				codes[i] = code
 				continue
 			}
 			if topic.ValidFilter(f) != nil {
@@ -69,7 +70,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 				cl.subs = make(map[string]subscription)
 			}
 			cl.subs[f] = sub
-			s.subs.Subscribe(f, cl, sub)        // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
+			s.addSub(f, cl, sub)                // [MQTT-3.8.4-3] [MQTT5-3.8.4-3] replaces an identical filter
 			codes[i] = packet.ReasonCode(o.QoS) // [MQTT-3.9.3-1] granted QoS
 			// [MQTT5-3.3.1-9] [MQTT5-3.3.1-10] Retain Handling 0, or 1 for a new subscription.
 			if !v5 || o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed) {
@@ -116,7 +117,7 @@ func (s *Server) unsubscribe(c *conn, p *packet.Unsubscribe) error {
 			code := packet.Success
 			if _, ok := cl.subs[f]; ok {
 				delete(cl.subs, f)
-				s.subs.Unsubscribe(f, cl)
+				s.removeSub(f, cl)
 			} else if topic.ValidFilter(f) != nil {
 				code = packet.TopicFilterInvalid
 			} else {
@@ -158,6 +159,9 @@ type router struct {
 	add     func(filter string, cl *client, sub subscription)
 	count   int
 	counter func(filter string, cl *client, sub subscription)
+
+	groups   []*shareGroup // matching shared subscriptions
+	addGroup func(filter string, g *shareGroup, _ struct{})
 }
 
 const linearTargets = 8 // up to this many targets, dedupe by scanning
@@ -166,6 +170,7 @@ var routerPool = sync.Pool{New: func() any {
 	r := &router{index: make(map[*client]int)}
 	r.add = r.match
 	r.counter = func(string, *client, subscription) { r.count++ }
+	r.addGroup = func(_ string, g *shareGroup, _ struct{}) { r.groups = append(r.groups, g) }
 	return r
 }}
 
@@ -226,7 +231,10 @@ func (r *router) reset() {
 func (s *Server) hasSubscribers(name string) bool {
 	r := routerPool.Get().(*router)
 	s.subs.Match(name, r.counter)
-	n := r.count
+	s.shared.trie.Match(name, r.addGroup)
+	n := r.count + len(r.groups)
+	clear(r.groups)
+	r.groups = r.groups[:0]
 	r.reset()
 	routerPool.Put(r)
 	return n > 0
@@ -252,6 +260,7 @@ func (s *Server) routeAt(m *session.Message, from *client, now time.Time, b *fan
 	r := routerPool.Get().(*router)
 	r.from = from
 	s.subs.Match(m.Topic, r.add)
+	s.matchShared(m.Topic, r)
 	for i := range r.targets {
 		s.deliver(&r.targets[i], m, now, b)
 	}

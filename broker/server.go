@@ -27,6 +27,7 @@ type Server struct {
 	store    store.Store // cfg.Store, or nil: no persistence calls
 	retained store.Store // where retained messages live: cfg.Store or a memory store
 	subs     *topic.Trie[*client, subscription]
+	shared   *sharedSubs
 
 	mu        sync.Mutex
 	clients   map[string]*client
@@ -84,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		store:     c.Store,
 		retained:  c.Store,
 		subs:      topic.NewTrie[*client, subscription](),
+		shared:    newSharedSubs(c.SharePolicy),
 		clients:   make(map[string]*client),
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),

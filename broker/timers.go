@@ -82,7 +82,7 @@ func (s *Server) restore() error {
 				cl.subs = make(map[string]subscription)
 			}
 			cl.subs[sub.Filter] = o
-			s.subs.Subscribe(sub.Filter, cl, o)
+			s.addSub(sub.Filter, cl, o)
 		}
 		if w := rec.Will; w != nil {
 			cl.pendingWill = &will{delay: w.Delay, msg: &session.Message{ID: s.messageID(), Topic: w.Topic, Payload: w.Payload,

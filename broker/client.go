@@ -140,6 +140,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		expiry = s.capExpiry(store.NeverExpire)
 	}
 
+	if err := s.authenticate(c, p, id); err != nil {
+		return err
+	}
+
 	// Keep alive [MQTT-3.1.2-24] [MQTT5-3.1.2-22]: the read deadline before
 	// every blocking read is one and a half times the interval.
 	if p.KeepAlive > 0 {

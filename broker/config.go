@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/store"
 )
 
@@ -70,6 +71,12 @@ type Config struct {
 	// messages only: sessions live in memory and no persistence calls are
 	// made.
 	Store store.Store
+
+	// Authenticator decides whether a client may connect (asked once per
+	// CONNECT), and Authorizer what it may publish and subscribe to.
+	// Default: nil, every client and action allowed (auth.AllowAll).
+	Authenticator auth.Authenticator
+	Authorizer    auth.Authorizer
 }
 
 // Defaults of Config.
@@ -106,6 +113,12 @@ func (c *Config) withDefaults() Config {
 	d.SendWindow = min(d.SendWindow, 65535)
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = DefaultMaxQueued
+	}
+	if d.Authenticator == nil {
+		d.Authenticator = auth.AllowAll{}
+	}
+	if d.Authorizer == nil {
+		d.Authorizer = auth.AllowAll{}
 	}
 	if d.MaxQueuedBytes <= 0 {
 		d.MaxQueuedBytes = DefaultMaxQueuedBytes

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 )
@@ -45,6 +46,7 @@ type conn struct {
 	gen     uint64
 	version packet.Version
 	maxOut  int // the client's Maximum Packet Size (0: none)
+	authz   auth.ClientInfo
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
@@ -357,6 +359,15 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	}
 	if err := validName(p.Topic); err != nil {
 		return err
+	}
+	if !c.srv.allow(c, auth.Publish, p.Topic) {
+		// Not authorized (0x87) in a v5 PUBACK/PUBREC; before MQTT 5 acknowledged
+		// as usual and dropped [MQTT-3.3.5-2].
+		now := time.Now()
+		if err := c.cl.receive(now, p, nil, packet.NotAuthorized); err != nil {
+			return err
+		}
+		return c.afterReceive(now)
 	}
 	reason := packet.Success
 	if c.version == packet.V5 && p.QoS > 0 && !c.srv.hasSubscribers(p.Topic) {

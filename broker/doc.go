@@ -104,6 +104,19 @@
 // whichever comes first, and a reconnection in time cancels it. Wills are
 // not published while the server shuts down.
 //
+// # Authentication and authorization
+//
+// Config.Authenticator is asked once per CONNECT (after the packet is
+// checked, before any session is touched); a refusal is answered with
+// Result.ConnackCode and an error of the Authenticator with Server
+// unavailable (0x88; 0x03 before MQTT 5), then the connection is closed.
+// Config.Authorizer is asked for the will topic at CONNECT (a refusal is
+// Not authorized), for each PUBLISH (refused: PUBACK/PUBREC 0x87 in MQTT 5;
+// acknowledged and dropped before) and for each SUBSCRIBE filter (SUBACK
+// 0x87, 0x80 before MQTT 5). Deliveries are not checked again. Every
+// refusal is logged with the client, its address and the topic, and
+// counted in Stats.
+//
 // # Supervision and bad input
 //
 // A panic in a connection's reader or writer is recovered, logged with its

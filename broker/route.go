@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
@@ -61,6 +62,10 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 			}
 			if topic.ValidFilter(f) != nil {
 				codes[i] = fail
+				continue
+			}
+			if !s.allow(c, auth.Subscribe, f) { // [MQTT-3.9.3-2] [MQTT5-3.9.3-2]
+				codes[i] = deniedCode(c.version)
 				continue
 			}
 			o := sp.Options

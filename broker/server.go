@@ -60,20 +60,25 @@ type counters struct {
 	droppedQoS0     atomic.Int64
 	droppedTooLarge atomic.Int64
 	panics          atomic.Int64
+	auth            authCounters
 }
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Connections      int64 // open network connections (including those awaiting CONNECT)
-	Clients          int64 // connected clients
-	Sessions         int64 // client sessions, connected or not
-	Subscriptions    int64 // (filter, session) subscriptions
-	MessagesReceived int64 // PUBLISH packets accepted from clients
-	MessagesSent     int64 // PUBLISH packets written to clients
-	Dropped          int64 // messages not delivered, for any reason below or in a session queue
-	DroppedQoS0      int64 // QoS 0 messages dropped for a slow connected consumer
-	DroppedTooLarge  int64 // messages larger than the receiver's Maximum Packet Size
-	PanicsRecovered  int64 // panics recovered in connection goroutines
+	Connections       int64 // open network connections (including those awaiting CONNECT)
+	Clients           int64 // connected clients
+	Sessions          int64 // client sessions, connected or not
+	Subscriptions     int64 // (filter, session) subscriptions
+	MessagesReceived  int64 // PUBLISH packets accepted from clients
+	MessagesSent      int64 // PUBLISH packets written to clients
+	Dropped           int64 // messages not delivered, for any reason below or in a session queue
+	DroppedQoS0       int64 // QoS 0 messages dropped for a slow connected consumer
+	DroppedTooLarge   int64 // messages larger than the receiver's Maximum Packet Size
+	PanicsRecovered   int64 // panics recovered in connection goroutines
+	ConnectRefused    int64 // CONNECT refused by the Authenticator
+	ConnectAuthErrors int64 // CONNECT refused because the Authenticator failed
+	PublishDenied     int64 // PUBLISH packets and wills refused by the Authorizer
+	SubscribeDenied   int64 // SUBSCRIBE filters refused by the Authorizer
 }
 
 // New returns a Server configured by cfg (see Config for the defaults).
@@ -118,16 +123,20 @@ func (s *Server) Stats() Stats {
 	nconn, nsess := len(s.conns), len(s.clients)
 	s.mu.Unlock()
 	return Stats{
-		Connections:      int64(nconn),
-		Clients:          s.stats.connected.Load(),
-		Sessions:         int64(nsess),
-		Subscriptions:    int64(s.subs.Len()),
-		MessagesReceived: s.stats.received.Load(),
-		MessagesSent:     s.stats.sent.Load(),
-		Dropped:          s.stats.dropped.Load(),
-		DroppedQoS0:      s.stats.droppedQoS0.Load(),
-		DroppedTooLarge:  s.stats.droppedTooLarge.Load(),
-		PanicsRecovered:  s.stats.panics.Load(),
+		Connections:       int64(nconn),
+		Clients:           s.stats.connected.Load(),
+		Sessions:          int64(nsess),
+		Subscriptions:     int64(s.subs.Len()),
+		MessagesReceived:  s.stats.received.Load(),
+		MessagesSent:      s.stats.sent.Load(),
+		Dropped:           s.stats.dropped.Load(),
+		DroppedQoS0:       s.stats.droppedQoS0.Load(),
+		DroppedTooLarge:   s.stats.droppedTooLarge.Load(),
+		PanicsRecovered:   s.stats.panics.Load(),
+		ConnectRefused:    s.stats.auth.connectRefused.Load(),
+		ConnectAuthErrors: s.stats.auth.connectErrors.Load(),
+		PublishDenied:     s.stats.auth.publishDenied.Load(),
+		SubscribeDenied:   s.stats.auth.subscribeDenied.Load(),
 	}
 }
 

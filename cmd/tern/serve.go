@@ -25,7 +25,7 @@ const shutdownTimeout = 10 * time.Second
 
 func newServeCmd() *cobra.Command {
 	var (
-		listen   []string
+		opts     serveOptions
 		logLevel string
 		storage  storageFlags
 	)
@@ -34,8 +34,10 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the MQTT broker",
 		Long: `Run the MQTT 3.1, 3.1.1 and 5.0 broker.
 
-With no --listen it listens on 127.0.0.1:1883 only; use --listen :1883 for
-every interface. Anonymous access is allowed. SIGINT or SIGTERM stops it
+With no listener configured it listens on 127.0.0.1:1883 only; use --listen
+:1883 for every interface. Without --password-file and --acl-file anonymous
+access is allowed. SIGHUP reloads the password and ACL files (a file that
+fails to load keeps its previous contents). SIGINT or SIGTERM stops it
 gracefully (MQTT 5 clients get DISCONNECT "server shutting down").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,14 +52,15 @@ gracefully (MQTT 5 clients get DISCONNECT "server shutting down").`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			err = serveStore(ctx, log, st, listen, nil)
+			opts.afterFlags(cmd.Flags())
+			err = serveOpts(ctx, log, st, &opts, nil)
 			if st != nil {
 				err = errors.Join(err, st.Close())
 			}
 			return err
 		},
 	}
-	cmd.Flags().StringArrayVar(&listen, "listen", nil, "TCP address to listen on, repeatable (default 127.0.0.1:1883)")
+	opts.register(cmd.Flags())
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	storage.register(cmd.Flags())
 	return cmd
@@ -71,10 +74,21 @@ func serve(ctx context.Context, log *slog.Logger, addrs []string, ready func([]n
 
 // serveStore is serve with a store (nil: memory only).
 func serveStore(ctx context.Context, log *slog.Logger, st store.Store, addrs []string, ready func([]net.Addr)) error {
+	return serveOpts(ctx, log, st, &serveOptions{listen: addrs}, ready)
+}
+
+// serveOpts runs a broker configured by o until ctx ends.
+func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOptions, ready func([]net.Addr)) error {
+	addrs := o.listen
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1:1883"}
 	}
-	srv, err := broker.New(broker.Config{Logger: log, Store: st})
+	cfg, reload, err := o.brokerConfig(log)
+	if err != nil {
+		return err
+	}
+	cfg.Store = st
+	srv, err := broker.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -89,7 +103,16 @@ func serveStore(ctx context.Context, log *slog.Logger, st store.Store, addrs []s
 		}
 		lns = append(lns, ln)
 	}
-	log.Info("tern broker started", "version", version, "listen", listenAddrs(lns), "auth", "anonymous access allowed")
+	log.Info("tern broker started", "version", version, "listen", listenAddrs(lns), "auth", o.authSummary())
+	if o.anonymous() {
+		for _, ln := range lns {
+			if !isLoopback(ln.Addr().String()) {
+				log.Warn("anonymous access allowed on a listener open beyond this machine", "listen", ln.Addr().String())
+			}
+		}
+	}
+	stopHUP := onSIGHUP(log, reload)
+	defer stopHUP()
 	if ready != nil {
 		as := make([]net.Addr, len(lns))
 		for i, ln := range lns {

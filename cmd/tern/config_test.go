@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tern-mq/tern/auth"
+	"github.com/tern-mq/tern/packet"
+)
+
+// startServe runs serveOpts until the test ends and returns the listeners'
+// addresses and the log.
+func startServe(t *testing.T, o *serveOptions) ([]net.Addr, *syncBuffer) {
+	t.Helper()
+	logs := new(syncBuffer)
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveOpts(ctx, log, nil, o, func(a []net.Addr) { addrc <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	select {
+	case a := <-addrc:
+		return a, logs
+	case err := <-done:
+		done <- err
+		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+	return nil, nil
+}
+
+// mqttConnect sends CONNECT on a new TCP connection and returns the CONNACK code.
+func mqttConnect(t *testing.T, addr string, v packet.Version, user, pass string) packet.ReasonCode {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	return connackOn(t, nc, v, user, pass)
+}
+
+func connackOn(t *testing.T, nc net.Conn, v packet.Version, user, pass string) packet.ReasonCode {
+	t.Helper()
+	p := &packet.Connect{Version: v, CleanStart: true, ClientID: "t"}
+	if user != "" {
+		p.UsernameFlag, p.Username, p.PasswordFlag, p.Password = true, user, true, []byte(pass)
+	}
+	b, _ := packet.Append(nil, p, v)
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	r, err := packet.ReadPacket(bufio.NewReader(nc), v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, ok := r.(*packet.Connack)
+	if !ok {
+		t.Fatalf("got %s, want CONNACK", r.Type())
+	}
+	return ack.ReasonCode
+}
+
+func writePasswd(t *testing.T, path string, users ...string) {
+	t.Helper()
+	var b strings.Builder
+	for _, u := range users {
+		h, err := auth.HashPassword([]byte("pw-"+u), auth.SHA512PBKDF2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(u + ":" + h + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitLog(t *testing.T, logs *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never says %q:\n%s", s, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// SIGHUP reloads the password file; a broken file keeps the previous one.
+func TestServeAuthAndSIGHUP(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "passwd")
+	writePasswd(t, pw, "alice")
+	addrs, logs := startServe(t, &serveOptions{listen: []string{"127.0.0.1:0"}, passwordFile: pw})
+	addr := addrs[0].String()
+	waitLog(t, logs, "anonymous access refused")
+	if c := mqttConnect(t, addr, packet.V5, "", ""); c != packet.NotAuthorized {
+		t.Fatalf("anonymous: CONNACK %#x, want 0x87", byte(c))
+	}
+	if c := mqttConnect(t, addr, packet.V311, "alice", "pw-alice"); c != 0 {
+		t.Fatalf("alice: CONNACK %#x", byte(c))
+	}
+	if c := mqttConnect(t, addr, packet.V311, "bob", "pw-bob"); c != packet.ConnRefusedBadUsernamePassword {
+		t.Fatalf("bob before reload: CONNACK %#x, want 0x04", byte(c))
+	}
+	writePasswd(t, pw, "alice", "bob")
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitLog(t, logs, "reloaded on SIGHUP")
+	if c := mqttConnect(t, addr, packet.V311, "bob", "pw-bob"); c != 0 {
+		t.Fatalf("bob after reload: CONNACK %#x", byte(c))
+	}
+	if err := os.WriteFile(pw, []byte("bob:not-a-hash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitLog(t, logs, "reload on SIGHUP failed")
+	if !strings.Contains(logs.String(), pw) {
+		t.Errorf("the failed reload does not name the file:\n%s", logs.String())
+	}
+	if c := mqttConnect(t, addr, packet.V311, "bob", "pw-bob"); c != 0 {
+		t.Fatalf("bob after a bad reload: CONNACK %#x, want the previous file kept", byte(c))
+	}
+}
+
+func TestAuthSummary(t *testing.T) {
+	for _, tc := range []struct {
+		o    serveOptions
+		want string
+		anon bool
+	}{
+		{serveOptions{}, "anonymous access allowed, no password or ACL file", true},
+		{serveOptions{passwordFile: "p"}, "password file p, anonymous access refused", false},
+		{serveOptions{passwordFile: "p", aclFile: "a", allowAnonymous: true, anonymousSet: true}, "password file p, ACL file a, anonymous access allowed", true},
+		{serveOptions{aclFile: "a"}, "every client refused: no password file and anonymous access off", false},
+	} {
+		if got := tc.o.authSummary(); got != tc.want || tc.o.anonymous() != tc.anon {
+			t.Errorf("%+v: %q anonymous=%v, want %q %v", tc.o, got, tc.o.anonymous(), tc.want, tc.anon)
+		}
+	}
+}

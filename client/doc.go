@@ -21,10 +21,10 @@
 // the server's Receive Maximum), QoS 1 and 2 as sender and receiver (a QoS
 // 2 message is delivered once), the offline queue and resending on
 // reconnection are the session.Session state machine that the broker uses
-// too (role session.Client). One goroutine drains it: it writes the
-// session's packets without holding the session lock, so reading, acking
-// and keep-alive never wait on a write in progress, and handlers never run
-// on it.
+// too (role session.Client). One goroutine drains it: it encodes the
+// session's packets into one buffer, advances the session and writes
+// without holding the session lock, so reading, acking and keep-alive never
+// wait on a write in progress, and handlers never run on it.
 //
 // # Delivery
 //

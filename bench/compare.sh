@@ -5,6 +5,7 @@
 #   bench/compare.sh            # full: 3 runs of each scenario per broker
 #   bench/compare.sh --quick    # 1 run, short durations
 #   bench/compare.sh --runs 5 --brokers "tern mosquitto"
+#   bench/compare.sh --scenarios "latency-q0 conns" --results DIR  # add to DIR
 #
 # Brokers are alternated run by run (A B C A B C ...), each measurement on a
 # freshly started broker. The summary replaces the "Side by side" section of
@@ -18,6 +19,8 @@ DUR=10s
 LADDER_DUR=5s
 CONNS=10000
 BROKERS="tern mochi mosquitto relay"
+SCENARIOS="fanin-q0 fanout-q0 fanin-q1 fanin-q2 latency-q0 latency-q1 conns sustained"
+RESULTS=
 DOC=1
 QUICK=0
 while [[ $# -gt 0 ]]; do
@@ -26,9 +29,11 @@ while [[ $# -gt 0 ]]; do
 	--runs) RUNS=$2; shift ;;
 	--duration) DUR=$2; shift ;;
 	--brokers) BROKERS=$2; shift ;;
+	--scenarios) SCENARIOS=$2; shift ;;
+	--results) RESULTS=$2; shift ;; # add to (and summarize) an earlier run's results
 	--conns) CONNS=$2; shift ;;
 	--no-doc) DOC=0 ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -37,7 +42,7 @@ done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/tern-compare.XXXXXX)
-RES=$WORK/results
+RES=${RESULTS:-$WORK/results}
 mkdir -p "$RES"
 echo "work directory: $WORK" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -76,7 +81,17 @@ start_broker() {
 	exit 1
 }
 stop_broker() {
+	[[ -n $BPID ]] || return 0
 	kill "$BPID" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$BPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	# A server that does not stop within 5 s of SIGTERM is killed.
+	if kill -0 "$BPID" 2>/dev/null; then
+		echo "  server $BPID ignored SIGTERM for 5 s: killed" >&2
+		kill -9 "$BPID" 2>/dev/null || true
+	fi
 	wait "$BPID" 2>/dev/null || true
 	BPID=
 }
@@ -122,6 +137,7 @@ ladder() {
 scenario() { # scenario NAME ARGS... : every run, brokers alternated
 	local name=$1 run b
 	shift
+	[[ " $SCENARIOS " == *" $name "* ]] || return 0
 	echo "== $name: tern bench $*" >&2
 	for run in $(seq "$RUNS"); do
 		for b in $BROKERS; do measure "$name" "$b" "$run" "$@"; done
@@ -135,10 +151,12 @@ scenario fanin-q2 run --pub 10 --sub 1 -q 2 -d "$DUR"
 scenario latency-q0 run --pub 10 --sub 1 -r 1000 -q 0 -d "$DUR"
 scenario latency-q1 run --pub 10 --sub 1 -r 1000 -q 1 -d "$DUR"
 scenario conns conn -c "$CONNS" --concurrency 100 --hold 3s
-echo "== sustained fan-in QoS 0 (ladder: $LADDER msg/s, $LADDER_DUR each)" >&2
-for run in $(seq "$RUNS"); do
-	for b in $BROKERS; do ladder "$b" "$run"; done
-done
+if [[ " $SCENARIOS " == *" sustained "* ]]; then
+	echo "== sustained fan-in QoS 0 (ladder: $LADDER msg/s, $LADDER_DUR each)" >&2
+	for run in $(seq "$RUNS"); do
+		for b in $BROKERS; do ladder "$b" "$run"; done
+	done
+fi
 
 # --- report ----------------------------------------------------------------
 MODE="full ($RUNS runs, $DUR per scenario)"

@@ -281,6 +281,10 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		}
 		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
 		pr.Set(packet.PropMaximumPacketSize)
+		if m := s.topicAliasMax(); m > 0 {
+			pr.TopicAliasMaximum = m
+			pr.Set(packet.PropTopicAliasMaximum)
+		}
 		if a.assigned { // [MQTT5-3.2.2-16]
 			pr.AssignedClientID = id
 			pr.Set(packet.PropAssignedClientID)

@@ -60,6 +60,11 @@ type Config struct {
 	// expires).
 	MaxSessionExpiry time.Duration
 
+	// TopicAliasMaximum is the Topic Alias Maximum announced to v5
+	// clients: the aliases each connection may define towards the server.
+	// Default: 10; negative: none (a PUBLISH with an alias is refused).
+	TopicAliasMaximum int
+
 	// SharePolicy chooses the member of a shared subscription group
 	// ($share/{group}/{filter}) that receives a message, among the
 	// connected members: ShareRoundRobin (the default), ShareRandom or
@@ -88,6 +93,8 @@ const (
 	DefaultMaxQueued      = 1000
 	DefaultMaxQueuedBytes = 16 << 20
 
+	DefaultTopicAliasMaximum = 10
+
 	maxPacketSizeLimit = 268435455 + 5
 )
 
@@ -111,6 +118,10 @@ func (c *Config) withDefaults() Config {
 		d.SendWindow = DefaultSendWindow
 	}
 	d.SendWindow = min(d.SendWindow, 65535)
+	if d.TopicAliasMaximum == 0 {
+		d.TopicAliasMaximum = DefaultTopicAliasMaximum
+	}
+	d.TopicAliasMaximum = min(d.TopicAliasMaximum, 65535)
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = DefaultMaxQueued
 	}

@@ -48,6 +48,8 @@ type conn struct {
 	maxOut  int // the client's Maximum Packet Size (0: none)
 	authz   auth.ClientInfo
 
+	aliases []string // inbound topic aliases, by alias; the reader's only
+
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
 	waiters  int        // readers waiting on flushed
@@ -354,8 +356,9 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 // onPublish handles a decoded PUBLISH.
 func (c *conn) onPublish(p *packet.Publish) error {
 	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
-		// The server announces Topic Alias Maximum 0 [MQTT5-3.3.2-9].
-		return &packet.Error{Code: packet.TopicAliasInvalid, Reason: "topic aliases are not accepted"}
+		if err := c.resolveAlias(p); err != nil {
+			return err
+		}
 	}
 	if err := validName(p.Topic); err != nil {
 		return err

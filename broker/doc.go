@@ -144,6 +144,12 @@
 // member [MQTT5-4.8.2-5]. The hand-over recognises those messages by
 // their topic matching one of the member's shared filters.
 //
-// Not implemented yet: inbound topic aliases (Topic Alias Maximum 0 is
-// announced) and enhanced authentication (CONNACK 0x8C).
+// # Topic aliases
+//
+// v5 clients may define Config.TopicAliasMaximum inbound aliases per
+// connection (default 10): an alias above it is DISCONNECT 0x94, an empty
+// topic with an unmapped alias DISCONNECT 0x82. Aliases are never
+// forwarded.
+//
+// Not implemented yet: enhanced authentication (CONNACK 0x8C).
 package broker

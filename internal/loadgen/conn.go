@@ -199,7 +199,7 @@ func Connect(ctx context.Context, cfg ConnConfig) (*ConnResult, error) {
 	res.Dropped = int(dropped.Load())
 	res.Connect.Errors = errs.m
 	if res.Connect.Connected == 0 && first != nil {
-		return res, fmt.Errorf("no connection succeeded: %w", first)
+		return res, fmt.Errorf("no connection to %s succeeded: %s", cfg.Conn.Addr, describe(first))
 	}
 	return res, ctx.Err()
 }

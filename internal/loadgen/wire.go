@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
@@ -80,13 +81,32 @@ type mconn struct {
 	connected time.Duration
 }
 
+// nextLocal rotates the source address of loopback connections.
+var nextLocal atomic.Uint32
+
+// localAddr spreads connections to an IPv4 loopback address over the
+// source addresses 127.0.0.1 to 127.0.0.32, so that tens of thousands of
+// connections (and those left in TIME_WAIT by earlier runs) do not exhaust
+// one address's ephemeral ports. Other targets use the default.
+func localAddr(addr string) net.Addr {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host).To4()
+	if ip == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+nextLocal.Add(1)%32))}
+}
+
 // dial opens a TCP connection and completes CONNECT/CONNACK within the
 // connect timeout.
 func dial(ctx context.Context, o *ConnOptions, clientID string, readBuf int) (*mconn, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
-	var d net.Dialer
+	d := net.Dialer{LocalAddr: localAddr(o.Addr)}
 	nc, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", o.Addr, err)

@@ -23,17 +23,29 @@ type authCounters struct {
 // will have (assigned when the CONNECT's is empty).
 func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 	v5 := p.Version == packet.V5
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
-	defer cancel()
-	r, err := s.cfg.Authenticator.Authenticate(ctx, auth.ConnInfo{
-		ClientID:    id,
-		Username:    p.Username,
-		HasUsername: p.UsernameFlag,
-		Password:    p.Password,
-		HasPassword: p.PasswordFlag,
-		RemoteAddr:  c.nc.RemoteAddr(),
-		Level:       byte(p.Version),
-	})
+	username := p.Username
+	var r auth.Result
+	var err error
+	if ic, ok := c.nc.(*identityConn); ok {
+		// The verified client certificate authenticates the client.
+		if cn, ok := ic.certUsername(); ok {
+			r, username = auth.Accepted, cn
+		} else {
+			r = auth.Denied(packet.NotAuthorized, "no verified client certificate with a Common Name")
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
+		r, err = s.cfg.Authenticator.Authenticate(ctx, auth.ConnInfo{
+			ClientID:    id,
+			Username:    p.Username,
+			HasUsername: p.UsernameFlag,
+			Password:    p.Password,
+			HasPassword: p.PasswordFlag,
+			RemoteAddr:  c.nc.RemoteAddr(),
+			Level:       byte(p.Version),
+		})
+		cancel()
+	}
 	var code packet.ReasonCode
 	var why string
 	switch {
@@ -48,10 +60,10 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 	case !r.OK():
 		s.stats.auth.connectRefused.Add(1)
 		code, why = r.ConnackCode(byte(p.Version)), r.Reason
-		s.log.Warn("connection refused", "client", id, "remote", c.remote, "username", p.Username,
+		s.log.Warn("connection refused", "client", id, "remote", c.remote, "username", username,
 			"code", connackText(code, v5), "reason", r.Reason)
 	default:
-		c.authz = auth.ClientInfo{ClientID: id, Username: p.Username}
+		c.authz = auth.ClientInfo{ClientID: id, Username: username}
 		if p.WillFlag && !s.allow(c, auth.Publish, p.WillTopic) {
 			code, why = packet.ConnRefusedNotAuthorized311, "will topic not authorized"
 			if v5 {

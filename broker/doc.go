@@ -117,6 +117,16 @@
 // refusal is logged with the client, its address and the topic, and
 // counted in Stats.
 //
+// # Listeners
+//
+// Serve takes any net.Listener. LoadCertificates gives a tls.Config (TLS
+// 1.2 at least; with a client CA, mutual TLS) whose certificate and CA are
+// replaced by Reload for new handshakes, open connections untouched.
+// IdentityListener takes the verified client certificate's Common Name as
+// the user name instead of asking the Authenticator. WebSocketListener
+// accepts MQTT over WebSocket (path /mqtt, subprotocol "mqtt", binary
+// messages) with or without TLS.
+//
 // # Supervision and bad input
 //
 // A panic in a connection's reader or writer is recovered, logged with its

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -18,7 +20,14 @@ import (
 // serveOptions are the options of tern serve, from flags and the
 // configuration file.
 type serveOptions struct {
-	listen []string
+	listen     []string
+	tlsListen  []string
+	wsListen   []string
+	wssListen  []string
+	certFile   string
+	keyFile    string
+	clientCA   string
+	certAsUser bool
 
 	passwordFile   string
 	aclFile        string
@@ -28,6 +37,13 @@ type serveOptions struct {
 
 func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.listen, "listen", nil, "TCP address to listen on, repeatable (default 127.0.0.1:1883 when no listener is configured)")
+	fs.StringArrayVar(&o.tlsListen, "tls-listen", nil, "TCP address for MQTT over TLS (needs --cert and --key), repeatable")
+	fs.StringArrayVar(&o.wsListen, "ws-listen", nil, "TCP address for MQTT over WebSocket (ws://ADDR/mqtt), repeatable")
+	fs.StringArrayVar(&o.wssListen, "wss-listen", nil, "TCP address for MQTT over secure WebSocket (wss://ADDR/mqtt; needs --cert and --key), repeatable")
+	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (chain) of the TLS listeners; reloaded on SIGHUP")
+	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
+	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
+	fs.BoolVar(&o.certAsUser, "use-identity-as-username", false, "with --client-ca: the client certificate's Common Name is the user name, and no password is asked")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
 	fs.StringVar(&o.aclFile, "acl-file", "", "Mosquitto ACL file; reloaded on SIGHUP")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let clients without a user name in (default: true when neither --password-file nor --acl-file is given)")
@@ -134,4 +150,100 @@ func onSIGHUP(log *slog.Logger, reloads ...func() error) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// openListeners opens every configured listener (127.0.0.1:1883 when none
+// is). reload reads the TLS files again.
+func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, reload func() error, err error) {
+	defer func() {
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			lns = nil
+		}
+	}()
+	tcp := o.listen
+	if len(o.listen)+len(o.tlsListen)+len(o.wsListen)+len(o.wssListen) == 0 {
+		tcp = []string{"127.0.0.1:1883"}
+	}
+	var certs *broker.Certificates
+	if len(o.tlsListen)+len(o.wssListen) > 0 || o.certFile != "" || o.keyFile != "" || o.clientCA != "" {
+		if o.certFile == "" || o.keyFile == "" {
+			return nil, nil, errors.New("TLS listeners need both --cert and --key (tls.cert and tls.key)")
+		}
+		if certs, err = broker.LoadCertificates(o.certFile, o.keyFile, o.clientCA); err != nil {
+			return nil, nil, err
+		}
+		reload = certs.Reload
+	}
+	if o.certAsUser && o.clientCA == "" {
+		return nil, nil, errors.New("--use-identity-as-username needs --client-ca")
+	}
+	listen := func(kind, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s listener %s: %w", kind, addr, err)
+		}
+		return ln, nil
+	}
+	for _, a := range tcp {
+		ln, err := listen("TCP", a)
+		if err != nil {
+			return lns, nil, err
+		}
+		lns = append(lns, ln)
+	}
+	for _, a := range o.tlsListen {
+		ln, err := listen("TLS", a)
+		if err != nil {
+			return lns, nil, err
+		}
+		ln = tls.NewListener(ln, certs.TLSConfig())
+		if o.certAsUser {
+			ln = broker.IdentityListener(ln)
+		}
+		lns = append(lns, ln)
+	}
+	for _, a := range o.wsListen {
+		ln, err := listen("WebSocket", a)
+		if err != nil {
+			return lns, nil, err
+		}
+		lns = append(lns, broker.WebSocketListener(ln, nil, log))
+	}
+	for _, a := range o.wssListen {
+		ln, err := listen("secure WebSocket", a)
+		if err != nil {
+			return lns, nil, err
+		}
+		lns = append(lns, broker.WebSocketListener(ln, certs.TLSConfig("http/1.1"), log))
+	}
+	return lns, reload, nil
+}
+
+// describeListeners names each listener with its kind, for the log.
+func (o *serveOptions) describeListeners(lns []net.Listener) string {
+	kinds := []string{}
+	n := len(lns) - len(o.tlsListen) - len(o.wsListen) - len(o.wssListen)
+	for range n {
+		kinds = append(kinds, "mqtt://")
+	}
+	for range o.tlsListen {
+		kinds = append(kinds, "mqtts://")
+	}
+	for range o.wsListen {
+		kinds = append(kinds, "ws://")
+	}
+	for range o.wssListen {
+		kinds = append(kinds, "wss://")
+	}
+	s := make([]string, len(lns))
+	for i, ln := range lns {
+		s[i] = kinds[i] + ln.Addr().String()
+		if kinds[i] == "ws://" || kinds[i] == "wss://" {
+			s[i] += broker.WebSocketPath
+		}
+	}
+	return strings.Join(s, ",")
 }

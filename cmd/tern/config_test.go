@@ -3,7 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
@@ -150,5 +160,74 @@ func TestAuthSummary(t *testing.T) {
 		if got := tc.o.authSummary(); got != tc.want || tc.o.anonymous() != tc.anon {
 			t.Errorf("%+v: %q anonymous=%v, want %q %v", tc.o, got, tc.o.anonymous(), tc.want, tc.anon)
 		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tern"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	c, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return certFile, keyFile, pool
+}
+
+// TCP, TLS and WebSocket listeners at once, each answering CONNECT.
+func TestServeSeveralListeners(t *testing.T) {
+	cf, kf, pool := selfSigned(t, t.TempDir())
+	addrs, logs := startServe(t, &serveOptions{listen: []string{"127.0.0.1:0"}, tlsListen: []string{"127.0.0.1:0"},
+		wsListen: []string{"127.0.0.1:0"}, certFile: cf, keyFile: kf})
+	if len(addrs) != 3 {
+		t.Fatalf("%d listeners", len(addrs))
+	}
+	if c := mqttConnect(t, addrs[0].String(), packet.V311, "", ""); c != 0 {
+		t.Fatalf("TCP: CONNACK %#x", byte(c))
+	}
+	tc, err := tls.Dial("tcp", addrs[1].String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if c := connackOn(t, tc, packet.V5, "", ""); c != 0 {
+		t.Fatalf("TLS: CONNACK %#x", byte(c))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wc, _, err := websocket.Dial(ctx, "ws://"+addrs[2].String()+"/mqtt", &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := websocket.NetConn(ctx, wc, websocket.MessageBinary)
+	defer nc.Close()
+	if c := connackOn(t, nc, packet.V5, "", ""); c != 0 {
+		t.Fatalf("WebSocket: CONNACK %#x", byte(c))
+	}
+	for _, want := range []string{"mqtt://127.0.0.1:", "mqtts://127.0.0.1:", "ws://127.0.0.1:"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log does not list %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestServeTLSNeedsCert(t *testing.T) {
+	o := &serveOptions{tlsListen: []string{"127.0.0.1:0"}}
+	if _, _, err := o.openListeners(slog.Default()); err == nil || !strings.Contains(err.Error(), "--cert") {
+		t.Fatalf("got %v, want an error naming --cert", err)
 	}
 }

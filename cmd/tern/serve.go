@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -79,10 +78,6 @@ func serveStore(ctx context.Context, log *slog.Logger, st store.Store, addrs []s
 
 // serveOpts runs a broker configured by o until ctx ends.
 func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOptions, ready func([]net.Addr)) error {
-	addrs := o.listen
-	if len(addrs) == 0 {
-		addrs = []string{"127.0.0.1:1883"}
-	}
 	cfg, reload, err := o.brokerConfig(log)
 	if err != nil {
 		return err
@@ -92,18 +87,12 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 	if err != nil {
 		return err
 	}
-	var lns []net.Listener
-	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return fmt.Errorf("listen %s: %w", a, err)
-		}
-		lns = append(lns, ln)
+	lns, reloadTLS, err := o.openListeners(log)
+	if err != nil {
+		srv.Shutdown(ctx)
+		return err
 	}
-	log.Info("tern broker started", "version", version, "listen", listenAddrs(lns), "auth", o.authSummary())
+	log.Info("tern broker started", "version", version, "listen", o.describeListeners(lns), "auth", o.authSummary())
 	if o.anonymous() {
 		for _, ln := range lns {
 			if !isLoopback(ln.Addr().String()) {
@@ -111,7 +100,7 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 			}
 		}
 	}
-	stopHUP := onSIGHUP(log, reload)
+	stopHUP := onSIGHUP(log, reload, reloadTLS)
 	defer stopHUP()
 	if ready != nil {
 		as := make([]net.Addr, len(lns))
@@ -151,12 +140,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func listenAddrs(lns []net.Listener) string {
-	s := make([]string, len(lns))
-	for i, ln := range lns {
-		s[i] = ln.Addr().String()
-	}
-	return strings.Join(s, ",")
 }

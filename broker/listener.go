@@ -1,0 +1,203 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Certificates holds a server certificate and, for mutual TLS, the pool of
+// CAs that sign client certificates, read from PEM files. TLSConfig gives a
+// configuration that always uses the latest loaded files, so Reload
+// replaces them for new handshakes without touching open connections.
+type Certificates struct {
+	certFile, keyFile, caFile string
+
+	cert atomic.Pointer[tls.Certificate]
+	cas  atomic.Pointer[x509.CertPool]
+}
+
+// LoadCertificates reads a certificate and key (PEM) and, when caFile is
+// not empty, the CA certificates that client certificates must chain to.
+func LoadCertificates(certFile, keyFile, caFile string) (*Certificates, error) {
+	c := &Certificates{certFile: certFile, keyFile: keyFile, caFile: caFile}
+	if err := c.Reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Reload reads the files again. On error the previous ones stay in use.
+func (c *Certificates) Reload() error {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s, key %s: %w", c.certFile, c.keyFile, err)
+	}
+	var pool *x509.CertPool
+	if c.caFile != "" {
+		b, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return fmt.Errorf("client CA file: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return fmt.Errorf("client CA file %s: no PEM certificate", c.caFile)
+		}
+	}
+	c.cert.Store(&cert)
+	if pool != nil {
+		c.cas.Store(pool)
+	}
+	return nil
+}
+
+// TLSConfig returns a server configuration: TLS 1.2 at least, the current
+// certificate, and with a client CA file a verified client certificate
+// required (mutual TLS). nextProtos are the ALPN protocols (nil for MQTT
+// over TLS).
+func (c *Certificates) TLSConfig(nextProtos ...string) *tls.Config {
+	base := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: nextProtos,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return c.cert.Load(), nil
+		},
+	}
+	if c.caFile == "" {
+		return base
+	}
+	cfg := base.Clone()
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		cc := base.Clone()
+		cc.ClientAuth = tls.RequireAndVerifyClientCert
+		cc.ClientCAs = c.cas.Load()
+		return cc, nil
+	}
+	return cfg
+}
+
+// IdentityListener wraps a TLS listener (mutual TLS) whose clients are
+// authenticated by their certificate: the Common Name of the verified
+// client certificate becomes the client's user name for the Authorizer,
+// and the Authenticator is not asked (Mosquitto's use_identity_as_username).
+// A connection without a verified certificate is refused with Not
+// authorized.
+func IdentityListener(ln net.Listener) net.Listener { return identityListener{ln} }
+
+type identityListener struct{ net.Listener }
+
+func (l identityListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*tls.Conn)
+	if !ok {
+		nc.Close()
+		return nil, errors.New("broker: IdentityListener needs a TLS listener")
+	}
+	return &identityConn{tc}, nil
+}
+
+type identityConn struct{ *tls.Conn }
+
+// certUsername returns the Common Name of the verified client certificate.
+func (c *identityConn) certUsername() (string, bool) {
+	cs := c.ConnectionState()
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	cn := cs.VerifiedChains[0][0].Subject.CommonName
+	return cn, cn != ""
+}
+
+// WebSocketPath is the HTTP path of MQTT over WebSocket.
+const WebSocketPath = "/mqtt"
+
+// WebSocketListener serves MQTT over WebSocket on ln: HTTP (HTTPS with
+// tlsCfg not nil) upgrade requests to WebSocketPath with the subprotocol
+// "mqtt" become connections returned by Accept, carrying MQTT packets in
+// binary messages. Requests from any origin are accepted (MQTT clients
+// authenticate with CONNECT). Close stops the HTTP server; connections
+// already accepted are the broker's to close.
+func WebSocketListener(ln net.Listener, tlsCfg *tls.Config, log *slog.Logger) net.Listener {
+	if log == nil {
+		log = slog.Default()
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	w := &wsListener{ln: ln, conns: make(chan net.Conn), closed: make(chan struct{}), log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc(WebSocketPath, w.upgrade)
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	w.done = make(chan error, 1)
+	go func() { w.done <- w.srv.Serve(ln) }()
+	return w
+}
+
+type wsListener struct {
+	ln     net.Listener
+	srv    *http.Server
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+	done   chan error
+	log    *slog.Logger
+}
+
+func (w *wsListener) upgrade(rw http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{"mqtt"},
+		InsecureSkipVerify: true, // any Origin
+	})
+	if err != nil {
+		w.log.Debug("websocket upgrade", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if c.Subprotocol() != "mqtt" {
+		c.Close(websocket.StatusPolicyViolation, `subprotocol "mqtt" required`)
+		w.log.Debug("websocket without the mqtt subprotocol", "remote", r.RemoteAddr)
+		return
+	}
+	c.SetReadLimit(-1) // the broker bounds packets itself
+	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	select {
+	case w.conns <- nc:
+	case <-w.closed:
+		nc.Close()
+	}
+}
+
+func (w *wsListener) Accept() (net.Conn, error) {
+	select {
+	case nc := <-w.conns:
+		return nc, nil
+	case <-w.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (w *wsListener) Close() error {
+	var err error
+	w.once.Do(func() {
+		close(w.closed)
+		err = w.srv.Close()
+		<-w.done
+	})
+	return err
+}
+
+func (w *wsListener) Addr() net.Addr { return w.ln.Addr() }

@@ -30,14 +30,15 @@ import (
 
 // broker is a tern serve process on a fixed address and data directory.
 type broker struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	addr   string
-	log    *os.File
-	cmd    *exec.Cmd
-	exited chan error
-	runs   int
+	t          *testing.T
+	bin        string
+	dir        string
+	durability string
+	addr       string
+	log        *os.File
+	cmd        *exec.Cmd
+	exited     chan error
+	runs       int
 }
 
 // start starts the broker and waits until it accepts connections.
@@ -45,7 +46,7 @@ func (b *broker) start() {
 	b.t.Helper()
 	b.runs++
 	fmt.Fprintf(b.log, "=== run %d\n", b.runs)
-	b.cmd = exec.Command(b.bin, "serve", "--listen", b.addr, "--data-dir", b.dir, "--log-level", "warn")
+	b.cmd = exec.Command(b.bin, "serve", "--listen", b.addr, "--data-dir", b.dir, "--durability", b.durability, "--log-level", "warn")
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)
@@ -240,12 +241,24 @@ func v3Options(addr, id string) *mqtt.ClientOptions {
 }
 
 // TestCrash kills the broker several times under load and checks that
-// acknowledged means stored: see the package documentation.
+// acknowledged means stored: see the package documentation. It runs with
+// --durability sync and, without -short, interval (kill -9 loses nothing
+// the operating system has).
 func TestCrash(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not found")
 	}
-	kills := 4
+	bin := buildTern(t, t.TempDir())
+	t.Run("sync", func(t *testing.T) { crash(t, bin, "sync", 4) })
+	t.Run("interval", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short")
+		}
+		crash(t, bin, "interval", 2)
+	})
+}
+
+func crash(t *testing.T, bin, durability string, kills int) {
 	strict := os.Getenv("TERN_CRASHTEST_STRICT") == "1"
 	if testing.Short() {
 		kills = 2
@@ -256,7 +269,7 @@ func TestCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	b := &broker{t: t, bin: buildTern(t, tmp), dir: filepath.Join(tmp, "data"), addr: freeAddr(t), log: logf}
+	b := &broker{t: t, bin: bin, dir: filepath.Join(tmp, "data"), durability: durability, addr: freeAddr(t), log: logf}
 	b.start()
 	defer func() {
 		if b.cmd != nil && b.cmd.ProcessState == nil {

@@ -99,6 +99,15 @@ type record struct {
 	mu   sync.Mutex
 	seqs map[int][]int // publisher -> sequence numbers in arrival order
 	info map[[2]int][]string
+	// copies: for the QoS 2 subscriber, how each message arrived.
+	copies map[[2]int][]arrival
+}
+
+// arrival is one delivery of a message to the QoS 2 subscriber.
+type arrival struct {
+	packetID uint16
+	dup      bool
+	conn     int64
 }
 
 func (r *record) note(topic string, payload []byte, what string) {
@@ -110,6 +119,39 @@ func (r *record) note(topic string, payload []byte, what string) {
 	}
 	r.info[[2]int{p, seq}] = append(r.info[[2]int{p, seq}], what)
 	r.mu.Unlock()
+}
+
+func (r *record) arrived(topic string, payload []byte, a arrival) {
+	p, _ := strconv.Atoi(strings.TrimPrefix(topic, "crash/p"))
+	seq, _ := strconv.Atoi(string(payload))
+	r.mu.Lock()
+	if r.copies == nil {
+		r.copies = map[[2]int][]arrival{}
+	}
+	r.copies[[2]int{p, seq}] = append(r.copies[[2]int{p, seq}], a)
+	r.mu.Unlock()
+}
+
+// resentFlow reports whether every later copy of a message is the
+// server's resend of the first one's flow after a reconnection: same packet
+// identifier, DUP set, another connection. The server did its part (the
+// flow had no PUBREC stored, so it resends it); delivering it again is the
+// client's: paho.golang hands a message to the application before it
+// records the PUBREC that makes it recognise the resend, and a connection
+// cut between the two loses that record.
+func (r *record) resentFlow(p, seq int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.copies[[2]int{p, seq}]
+	if len(cs) < 2 {
+		return false
+	}
+	for _, c := range cs[1:] {
+		if c.packetID != cs[0].packetID || !c.dup || c.conn == cs[0].conn {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *record) add(topic string, payload []byte) {
@@ -331,6 +373,7 @@ func crash(t *testing.T, bin, durability string, kills int) {
 		ClientConfig: paho.ClientConfig{
 			ClientID: "sub2",
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				sub2.arrived(pr.Packet.Topic, pr.Packet.Payload, arrival{pr.Packet.PacketID, pr.Packet.Duplicate(), connects.Load()})
 				sub2.note(pr.Packet.Topic, pr.Packet.Payload, fmt.Sprintf("%s id=%d dup=%v conn=%d", time.Now().Format("15:04:05.000"), pr.Packet.PacketID, pr.Packet.Duplicate(), connects.Load()))
 				sub2.add(pr.Packet.Topic, pr.Packet.Payload)
 				return true, nil
@@ -407,7 +450,7 @@ func crash(t *testing.T, bin, durability string, kills int) {
 		errs += p.errs.Load()
 	}
 	for i, sub := range []*record{sub1, sub2} {
-		var delivered, dups, dupsQoS2, lost, disorder int
+		var delivered, dups, dupsQoS2, clientDups, lost, disorder int
 		for _, p := range pubs {
 			seqs := sub.snapshot(p.id)
 			seen := map[int]bool{}
@@ -415,7 +458,10 @@ func crash(t *testing.T, bin, durability string, kills int) {
 			for _, s := range seqs {
 				if seen[s] {
 					dups++
-					if i == 1 && p.qos == 2 {
+					if i == 1 && p.qos == 2 && sub.resentFlow(p.id, s) {
+						clientDups++
+						t.Logf("sub%d: QoS 2 message %d of pub%d delivered again by the client on the server's resend of its flow: %v", i+1, s, p.id, sub.info[[2]int{p.id, s}])
+					} else if i == 1 && p.qos == 2 {
 						dupsQoS2++
 						t.Errorf("sub%d: QoS 2 message %d of pub%d delivered twice: %v; acked at %s; next %v %s", i+1, s, p.id, sub.info[[2]int{p.id, s}], p.at[s], sub.info[[2]int{p.id, s + 1}], p.at[s+1])
 					}
@@ -451,7 +497,8 @@ func crash(t *testing.T, bin, durability string, kills int) {
 		} else if lost > bound {
 			t.Errorf("sub%d: %d acknowledged messages lost, more than the %d the acknowledge-before-routing gap explains", i+1, lost, bound)
 		}
-		t.Logf("sub%d: delivered %d distinct, %d duplicates (%d at QoS 2), %d lost, %d out of order", i+1, delivered, dups, dupsQoS2, lost, disorder)
+		t.Logf("sub%d: delivered %d distinct, %d duplicates (%d at QoS 2, %d more redelivered by the client on a resent flow), %d lost, %d out of order",
+			i+1, delivered, dups, dupsQoS2, clientDups, lost, disorder)
 	}
 	t.Logf("broker runs %d (%d kills); publishers sent %d, acknowledged %d, failed %d; sub2 sessions lost %d of %d reconnections",
 		b.runs, kills, sent, acked, errs, sessionLost.Load(), connects.Load()-1)

@@ -34,6 +34,7 @@ type link struct {
 	serverMax   int // the server's Maximum Packet Size (0: none)
 
 	lastSent atomic.Int64 // unix nanoseconds of the last write
+	lastRecv atomic.Int64 // unix nanoseconds of the last packet read
 	pingAt   atomic.Int64 // when the outstanding PINGREQ went out (0: none)
 
 	once sync.Once
@@ -151,6 +152,7 @@ func (e *engine) newLink(nc net.Conn, br *bufio.Reader, ca *packet.Connack) *lin
 		}
 	}
 	l.lastSent.Store(time.Now().UnixNano())
+	l.lastRecv.Store(time.Now().UnixNano())
 	return l
 }
 
@@ -377,8 +379,11 @@ func (l *link) keepAliveLoop() {
 				}
 				continue
 			}
-			if now.Sub(time.Unix(0, l.lastSent.Load())) >= ka*3/4 {
-				// [MQTT-3.1.2-23] [MQTT5-3.1.2-20]
+			// A PINGREQ before the keep alive runs out [MQTT-3.1.2-23]
+			// [MQTT5-3.1.2-20], and when the server has been silent for
+			// one (a client that only sends QoS 0 still notices a dead
+			// server).
+			if now.Sub(time.Unix(0, l.lastSent.Load())) >= ka*3/4 || now.Sub(time.Unix(0, l.lastRecv.Load())) >= ka {
 				l.pingAt.Store(now.UnixNano())
 				l.queue(&packet.Pingreq{}, false)
 			}
@@ -423,6 +428,7 @@ func (l *link) read() (err error) {
 		if _, err := io.ReadFull(l.br, body); err != nil {
 			return readErr(err)
 		}
+		l.lastRecv.Store(time.Now().UnixNano())
 		switch fh.Type {
 		case packet.PUBLISH:
 			if err := pub.Unmarshal(fh.Flags, body, l.version); err != nil {

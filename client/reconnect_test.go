@@ -532,3 +532,39 @@ func TestReceiveMaximumUnderLoad(t *testing.T) {
 	default:
 	}
 }
+
+// TestKeepAliveWhileSending: a client that keeps sending QoS 0 still
+// notices a server that never answers.
+func TestKeepAliveWhileSending(t *testing.T) {
+	srv := fakeServer(t, func(_ int, nc net.Conn, br *bufio.Reader) {
+		if _, err := readConnect(br); err != nil {
+			return
+		}
+		send(nc, &packet.Connack{}, packet.V5)
+		for {
+			if _, err := packet.ReadPacket(br, packet.V5, 0); err != nil {
+				return
+			}
+		}
+	})
+	ctx := testCtx(t)
+	c, err := client.Dial(ctx, client.Options{Servers: []string{srv}, KeepAlive: time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.Done():
+			if err := c.Err(); err == nil || !strings.Contains(err.Error(), "keep alive") {
+				t.Fatalf("Err %v", err)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("connection not ended")
+		case <-tick.C:
+			c.Publish(ctx, client.Message{Topic: "busy", Payload: []byte("x")})
+		}
+	}
+}

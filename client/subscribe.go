@@ -230,4 +230,3 @@ func (e *engine) resubscriptions() []*op {
 	}
 	return ops
 }
-

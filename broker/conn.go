@@ -53,6 +53,7 @@ type conn struct {
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
 	waiters  int        // readers waiting on flushed
+	holds    int        // drainHeld holds on ctl: the writer waits
 	ctl      *[]byte    // encoded packets queued for the writer (CONNACK, SUBACK, acks ...), pooled
 	stopped  bool       // the reader has ended: start no more writers
 	closeErr error      // why the connection was closed, set once with closed
@@ -395,42 +396,50 @@ func (c *conn) onPublish(p *packet.Publish) error {
 // subscriber.
 func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode) error {
 	cl := c.cl
-	acks, deliver, err := c.receiveHeld(now, p, m, reason)
+	b := fanoutPool.Get().(*fanout)
+	defer fanoutPool.Put(b)
+	deliver, err := c.receiveHeld(now, p, m, reason, b)
 	if err != nil {
+		b.commit(c.srv)
 		return err
 	}
 	c.srv.stats.received.Add(1)
-	b := fanoutPool.Get().(*fanout)
 	for i, dm := range deliver {
 		c.srv.routeAt(dm, cl, now, b)
 		deliver[i] = nil
 	}
-	b.commit(c.srv) // one Apply for every subscriber, then their packets
-	fanoutPool.Put(b)
+	// One Apply, atomic, for the publisher's acceptance and every
+	// subscriber's delivery (a crash cannot keep one without the other),
+	// then the subscribers' packets.
+	b.commit(c.srv)
 	c.rdeliver = deliver[:0]
-	if len(acks) == 0 {
-		return nil
-	}
-	c.queueBytes(acks)
-	c.kick()
 	return c.waitBacklog()
 }
 
 // receiveHeld hands a PUBLISH to the session and drains it in the same
-// critical section, so that no writer takes its acknowledgement; the
-// encoded packets are returned, not queued.
-func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode) ([]byte, []*session.Message, error) {
+// critical section, its packets (the acknowledgement) held in the control
+// queue and its changes collected in b until b is committed.
+func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode, b *fanout) ([]*session.Message, error) {
 	cl := c.cl
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if err := cl.sess.ReceivePublish(now, p, m, reason); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cl.conn != c {
-		return nil, nil, nil
+		return nil, nil
 	}
-	acks, deliver := c.drain(cl, nil, c.rdeliver[:0], false, nil)
-	return acks, deliver, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []byte
+	if c.ctl != nil {
+		out = *c.ctl
+	}
+	out, deliver := c.drain(cl, out, c.rdeliver[:0], false, b)
+	c.setCtl(out)
+	c.holds++
+	b.held = append(b.held, c)
+	return deliver, nil
 }
 
 // newMessage copies p into an immutable message. Without properties (every

@@ -342,12 +342,9 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) 
 		// and count its drops here.
 		s.drainOfflineTo(cl, b)
 	case b != nil:
-		// Drain here; b persists the changes, then queues the packets.
-		start := len(b.buf)
-		b.buf, more = c.drain(cl, b.buf, nil, false, b)
-		if len(b.buf) > start {
-			b.pending = append(b.pending, pendingOut{c: c, start: start, end: len(b.buf)})
-		}
+		// Drain here: b persists the changes; the packets take their place
+		// in the control queue now, held back from the writer until then.
+		more = c.drainHeld(cl, b)
 	case s.store != nil && d.Msg.QoS > 0:
 		// Persist the delivery before the publisher is acknowledged: drain
 		// the session here, its packets queued for its writer.
@@ -378,38 +375,40 @@ func (s *Server) drainOfflineTo(cl *client, b *fanout) {
 }
 
 // fanout collects, while a durable QoS 1 or 2 message is routed, the
-// subscribers' session changes (persisted with one Apply, atomic across
-// the sessions) and their encoded packets (queued for their writers only
-// after that).
+// session changes of the publisher and the subscribers (persisted with one
+// Apply, atomic across the sessions) and the connections whose packets are
+// held until then.
 type fanout struct {
 	updates []store.Update
-	buf     []byte
-	pending []pendingOut
-}
-
-// pendingOut is one subscriber's packets in fanout.buf.
-type pendingOut struct {
-	c          *conn
-	start, end int
+	held    []*conn
 }
 
 var fanoutPool = sync.Pool{New: func() any { return new(fanout) }}
 
-// commit persists the collected changes, then queues the packets and kicks
-// the writers.
+// commit persists the collected changes, then releases the held
+// connections to their writers.
 func (b *fanout) commit(s *Server) {
 	if len(b.updates) > 0 {
 		if err := s.store.Apply(s.ctx, b.updates...); err != nil {
 			s.log.Error("persisting session state", "sessions", len(b.updates), "err", err)
 		}
 	}
-	for _, p := range b.pending {
-		p.c.queueBytes(b.buf[p.start:p.end])
-		p.c.kick()
+	for _, c := range b.held {
+		c.release()
 	}
 	clear(b.updates)
-	clear(b.pending)
-	b.updates, b.pending, b.buf = b.updates[:0], b.pending[:0], b.buf[:0]
+	clear(b.held)
+	b.updates, b.held = b.updates[:0], b.held[:0]
+}
+
+// queues reports whether changes queue a delivery.
+func queues(changes []session.Change) bool {
+	for i := range changes {
+		if changes[i].Kind == session.ChangeQueued {
+			return true
+		}
+	}
+	return false
 }
 
 // persist stores the session's changes when a store is configured, and
@@ -429,10 +428,14 @@ func (s *Server) persist(cl *client, rd *session.Ready, b *fanout) {
 				"qos", d.Delivery.QoS, "reason", d.Drop.String())
 		}
 	}
-	if len(rd.Persist) > 0 && s.store != nil && b != nil {
+	if len(rd.Persist) > 0 && s.store != nil && b != nil && !queues(rd.Persist) {
 		// Kept past Advance: copied.
 		b.updates = append(b.updates, storeUpdate(cl.id, slices.Clone(rd.Persist)))
 	} else if len(rd.Persist) > 0 && s.store != nil {
+		// A queued delivery is persisted at once: once the lock is
+		// released, another drain (an acknowledgement, a reconnection)
+		// may move it into flight and persist that, which must not reach
+		// the store before the queueing.
 		if err := s.store.Apply(s.ctx, storeUpdate(cl.id, rd.Persist)); err != nil {
 			s.log.Error("persisting session state", "client", cl.id, "err", err)
 		}

@@ -114,15 +114,30 @@ func (c *conn) appendCtl(p packet.Packet) error {
 	return err
 }
 
-// queueBytes appends encoded packets to the control queue.
-func (c *conn) queueBytes(b []byte) {
+// drainHeld drains the session into the control queue with its changes
+// collected in b, and holds the queue back from the writer until b is
+// committed: the packets keep their place in the order of the connection,
+// and none is written before its state is persisted. cl.mu is held.
+func (c *conn) drainHeld(cl *client, b *fanout) []*session.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []byte
 	if c.ctl != nil {
 		out = *c.ctl
 	}
-	c.setCtl(append(out, b...))
+	out, deliver := c.drain(cl, out, nil, false, b)
+	c.setCtl(out)
+	c.holds++
+	b.held = append(b.held, c)
+	return deliver
+}
+
+// release ends one hold of drainHeld and wakes the writer.
+func (c *conn) release() {
+	c.mu.Lock()
+	c.holds--
+	c.mu.Unlock()
+	c.kick()
 }
 
 // takeCtl appends the control queue to out and empties it. c.mu is held.
@@ -162,13 +177,23 @@ func (c *conn) writeLoop() {
 			c.signalFlushed()
 			return
 		}
-		c.flush()
+		held := c.flush()
 		c.writing.Store(false)
 		c.signalFlushed()
+		if held && c.isHeld() {
+			return // release kicks a writer
+		}
 		if !c.dirty.Load() || c.closed.Load() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
+}
+
+// isHeld reports whether drainHeld holds the control queue.
+func (c *conn) isHeld() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.holds > 0
 }
 
 // maxCtlBacklog bounds the bytes a reader queues for a writer that is
@@ -223,7 +248,7 @@ func (c *conn) overBacklog() bool {
 // flush drains the client session once: persist, encode every packet into
 // one buffer, take the messages to deliver, Advance; then, outside the
 // session lock, one Write, and the routing of the delivered messages.
-func (c *conn) flush() {
+func (c *conn) flush() (held bool) {
 	if c.closed.Load() {
 		return
 	}
@@ -234,7 +259,7 @@ func (c *conn) flush() {
 	out := (*bp)[:0]
 	deliver := c.deliver[:0]
 	cl := c.cl
-	out, deliver = c.take(cl, out, deliver)
+	out, deliver, held = c.take(cl, out, deliver)
 	if len(out) > 0 {
 		c.wmu.Lock()
 		c.inWrite.Store(true)
@@ -254,24 +279,31 @@ func (c *conn) flush() {
 		deliver[i] = nil
 	}
 	c.deliver = deliver[:0]
+	return held
 }
 
 // take appends the queued control packets and, when c is still the
 // client's connection, drains the session, under the client's lock (so
 // that CONNACK and SUBACK precede the packets the session produced after
 // them).
-func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte, []*session.Message) {
+func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte, []*session.Message, bool) {
 	if cl != nil {
 		cl.mu.Lock()
 		defer cl.mu.Unlock()
 	}
 	c.mu.Lock()
+	if c.holds > 0 {
+		// Packets whose state is being persisted come first; release
+		// kicks the writer again.
+		c.mu.Unlock()
+		return out, deliver, true
+	}
 	out = c.takeCtl(out)
 	c.mu.Unlock()
 	if cl != nil && cl.conn == c {
 		out, deliver = c.drain(cl, out, deliver, true, nil)
 	}
-	return out, deliver
+	return out, deliver, false
 }
 
 // drain takes everything the session has ready, for the writer or for

@@ -72,12 +72,17 @@
 //     packet into one buffer: one Write syscall per batch.
 //
 // With a Store, a QoS 1 or 2 PUBLISH is acknowledged only after its fan-out
-// is persisted: the reader holds the PUBACK or PUBREC back while it routes;
-// routing drains each subscriber's session, collecting its changes and its
-// encoded packets; one Apply, atomic across the sessions, persists them
-// all; then the subscribers' packets and the acknowledgement are queued for
-// the writers. An acknowledged message is thus in the store for every
-// subscriber, online or offline.
+// is persisted. The reader drains the publisher's session and, while it
+// routes, each subscriber's: the packets take their place in each
+// connection's control queue at once (so the order on every connection is
+// the order the sessions produced them) but the queue is held back from
+// the writer; the changes are collected and persisted by one Apply,
+// atomic across the publisher's acceptance and the subscribers' flights;
+// then the queues are released, the acknowledgement among them. A
+// delivery that is queued rather than sent is persisted at once, under its
+// session's lock, so that no later change of it (moved into flight by an
+// acknowledgement or a reconnection) reaches the store first. An
+// acknowledged message is thus in the store for every subscriber.
 //
 // # Bounds and drops
 //

@@ -59,8 +59,7 @@
 //
 // # Not yet supported
 //
-// WebSocket transports (ws://, wss://) and enhanced authentication (AUTH,
-// SCRAM). Outbound topic aliases (Options.TopicAliases) are assigned first
+// Enhanced authentication (AUTH, SCRAM). Outbound topic aliases (Options.TopicAliases) are assigned first
 // come, first served, and never replaced once the server's maximum is used.
 //
 // # Durable state

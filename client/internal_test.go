@@ -41,13 +41,15 @@ func TestParseURL(t *testing.T) {
 		"ssl://[::1]":            "ssl://[::1]:8883",
 		"mqtt://u:p@h:2":         "mqtt://u:p@h:2",
 		"tls://broker.example:9": "tls://broker.example:9",
+		"ws://h":                 "ws://h:80/mqtt",
+		"wss://h:9/x":            "wss://h:9/x",
 	} {
 		u, err := ParseURL(in)
 		if err != nil || u.String() != want {
 			t.Errorf("ParseURL(%q) = %v, %v; want %s", in, u, err, want)
 		}
 	}
-	for _, bad := range []string{"ws://h", "wss://h", "http://h", "mqtt://", "mqtt://:1"} {
+	for _, bad := range []string{"http://h", "mqtt://", "mqtt://:1"} {
 		if _, err := ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}

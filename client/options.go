@@ -25,7 +25,9 @@ import (
 type Options struct {
 	// Servers are tried in turn: mqtt://host:port or tcp://host:port
 	// (plain TCP, port 1883 by default), mqtts:// or ssl:// or tls://
-	// (TLS, port 8883 by default). Required by New and Dial.
+	// (TLS, port 8883 by default), ws://host:port/path and wss://
+	// (MQTT over WebSocket, subprotocol "mqtt", path /mqtt by default).
+	// Required by New and Dial.
 	Servers []string
 
 	// ClientID is the client identifier. Empty: an MQTT 5 server assigns
@@ -230,31 +232,42 @@ func ParseURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("client: server URL %q: %w", s, err)
 	}
 	switch u.Scheme {
-	case "mqtt", "tcp", "mqtts", "ssl", "tls":
-	case "ws", "wss":
-		return nil, fmt.Errorf("client: server URL %q: WebSocket transports are not supported yet", s)
+	case "mqtt", "tcp", "mqtts", "ssl", "tls", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("client: server URL %q: unknown scheme %q (want mqtt, tcp, mqtts, ssl or tls)", s, u.Scheme)
+		return nil, fmt.Errorf("client: server URL %q: unknown scheme %q (want mqtt, tcp, mqtts, ssl, tls, ws or wss)", s, u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("client: server URL %q: no host", s)
 	}
 	if u.Port() == "" {
 		port := "1883"
-		if isTLS(u) {
+		switch u.Scheme {
+		case "mqtts", "ssl", "tls":
 			port = "8883"
+		case "ws":
+			port = "80"
+		case "wss":
+			port = "443"
 		}
 		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	if (u.Scheme == "ws" || u.Scheme == "wss") && u.Path == "" {
+		u.Path = "/mqtt"
 	}
 	return u, nil
 }
 
-func isTLS(u *url.URL) bool { return u.Scheme == "mqtts" || u.Scheme == "ssl" || u.Scheme == "tls" }
+func isTLS(u *url.URL) bool {
+	return u.Scheme == "mqtts" || u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "wss"
+}
 
 // dial opens a network connection to u.
 func (o *Options) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	if o.Dialer != nil {
 		return o.Dialer(ctx, u)
+	}
+	if u.Scheme == "ws" || u.Scheme == "wss" {
+		return dialWebSocket(ctx, u, o.TLSConfig)
 	}
 	if isTLS(u) {
 		cfg := o.TLSConfig.Clone()

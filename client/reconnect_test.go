@@ -487,7 +487,6 @@ func TestUnsubscribe(t *testing.T) {
 func TestBadOptions(t *testing.T) {
 	for _, o := range []client.Options{
 		{},
-		{Servers: []string{"ws://127.0.0.1:1"}},
 		{Servers: []string{"gopher://x"}},
 		{Servers: []string{"mqtt://x"}, Version: 6},
 		{Servers: []string{"mqtt://x"}, Will: &client.Message{Topic: "a/+"}},

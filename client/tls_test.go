@@ -26,6 +26,31 @@ import (
 // signed by a fresh CA, whose PEM file it returns with the mqtts URL.
 func tlsBroker(t *testing.T) (url, caFile string) {
 	t.Helper()
+	cert, caFile := testCert(t)
+	s, err := broker.New(broker.Config{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	return "mqtts://" + inner.Addr().String(), caFile
+}
+
+// testCert returns a certificate for 127.0.0.1 signed by a fresh CA, and
+// the CA's PEM file.
+func testCert(t *testing.T) (cert tls.Certificate, caFile string) {
+	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
@@ -48,25 +73,7 @@ func tlsBroker(t *testing.T) (url, caFile string) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	s, err := broker.New(broker.Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}})
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return "mqtts://" + inner.Addr().String(), caFile
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
 }
 
 func TestTLS(t *testing.T) {

@@ -123,7 +123,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	fs.Bool("help", false, "help for "+cmd.Name())
 	fs.StringVarP(&f.host, "host", "h", "localhost", "server host")
 	fs.IntVarP(&f.port, "port", "p", 0, "server port (default 1883, 8883 with TLS)")
-	fs.StringVarP(&f.url, "url", "L", "", "server URL mqtt(s)://[user[:password]@]host[:port][/topic]")
+	fs.StringVarP(&f.url, "url", "L", "", "server URL mqtt(s)://[user[:password]@]host[:port][/topic], or ws(s)://host[:port][/path] (path default /mqtt)")
 	fs.StringVarP(&f.id, "id", "i", "", "client identifier (default: assigned by an MQTT 5 server, random otherwise)")
 	fs.StringVarP(&f.idPrefix, "id-prefix", "I", "", "client identifier prefix, completed with the process id")
 	fs.StringVarP(&f.user, "username", "u", "", "user name")
@@ -324,6 +324,27 @@ func (f *clientFlags) options(cmd *cobra.Command, props cmdProps, topic *[]strin
 		case "mqtt", "tcp":
 		case "mqtts", "ssl", "tls":
 			useTLS = true
+		case "ws", "wss":
+			// MQTT over WebSocket: the path is the HTTP path, not a topic.
+			if u.Scheme == "wss" || useTLS {
+				cfg, err := client.TLSFiles(f.caFile, f.certFile, f.keyFile, f.serverName, f.insecure)
+				if err != nil {
+					return o, err
+				}
+				o.TLSConfig = cfg
+			}
+			if u.User != nil {
+				o.Username = u.User.Username()
+				if pw, ok := u.User.Password(); ok {
+					o.Password = []byte(pw)
+				}
+				u.User = nil
+			}
+			o.Servers = []string{u.String()}
+			if f.debug {
+				o.Logger = debugLogger(cmd.ErrOrStderr())
+			}
+			return o, nil
 		default:
 			return o, usageErr("-L %q: unknown scheme %q", f.url, u.Scheme)
 		}

@@ -85,3 +85,30 @@ func TestPubSubTLS(t *testing.T) {
 		t.Fatalf("pub --insecure: %v\n%s", err, out)
 	}
 }
+
+func TestPubSubWebSocket(t *testing.T) {
+	s, err := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(broker.WebSocketListener(inner, nil, nil)) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	url := "ws://" + inner.Addr().String() + "/mqtt"
+	if out, err := runTern(t, "pub", "-L", url, "-t", "ws/t", "-m", "over ws", "-r", "-q", "1"); err != nil {
+		t.Fatalf("pub: %v\n%s", err, out)
+	}
+	out, err := runTern(t, "sub", "-L", url, "-t", "ws/t", "-C", "1", "-W", "10")
+	if err != nil || out != "over ws\n" {
+		t.Fatalf("sub: %v %q", err, out)
+	}
+}

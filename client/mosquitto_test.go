@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tern-mq/tern/broker"
 	"github.com/tern-mq/tern/client"
 	"github.com/tern-mq/tern/packet"
 )
@@ -160,8 +161,11 @@ func asUser() string {
 // TestMosquittoTopicAliases: mosquitto accepts topic aliases (10 by
 // default); repeated topics are sent as aliases, arrive whole, and the
 // client sends fewer bytes than without aliases.
-func TestMosquittoTopicAliases(t *testing.T) {
-	url := mosquittoBroker(t)
+func TestMosquittoTopicAliases(t *testing.T) { testTopicAliases(t, mosquittoBroker(t)) }
+
+func TestTopicAliases(t *testing.T) { testTopicAliases(t, ternBroker(t, broker.Config{})) }
+
+func testTopicAliases(t *testing.T, url string) {
 	ctx := testCtx(t)
 	const n = 60
 	topic := func(i int) string { return fmt.Sprintf("alias/a-rather-long-topic-name/%d", i%15) } // more topics than aliases
@@ -175,7 +179,7 @@ func TestMosquittoTopicAliases(t *testing.T) {
 		proxy := newFaultProxy(t, url)
 		pub := dialConn(t, proxy.url(), client.Options{TopicAliases: aliases})
 		if pub.Connack().Properties.TopicAliasMaximum == 0 {
-			t.Skip("this mosquitto accepts no topic alias")
+			t.Skip("this broker accepts no topic alias")
 		}
 		for i := range n {
 			if err := pub.Publish(ctx, client.Message{Topic: topic(i), QoS: packet.QoS(i % 2), Payload: fmt.Appendf(nil, "%d", i)}); err != nil {

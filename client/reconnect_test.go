@@ -567,3 +567,28 @@ func TestKeepAliveWhileSending(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerPanic: a panicking handler is recovered; the next message
+// is delivered and acknowledged.
+func TestHandlerPanic(t *testing.T) {
+	url := ternBroker(t, broker.Config{})
+	ctx := testCtx(t)
+	in := newInbox()
+	c := dialConn(t, url, client.Options{})
+	if _, err := c.Subscribe(ctx, client.Subscription{Filter: "boom", QoS: 1, Handler: func(m *client.Message) {
+		if string(m.Payload) == "panic" {
+			panic("handler failure")
+		}
+		in.handle(m)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"panic", "fine"} {
+		if err := c.Publish(ctx, client.Message{Topic: "boom", QoS: 1, Payload: []byte(p)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := in.wait(t, 1)[0]; string(m.Payload) != "fine" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}

@@ -82,6 +82,13 @@ type Config struct {
 	// Default: nil, every client and action allowed (auth.AllowAll).
 	Authenticator auth.Authenticator
 	Authorizer    auth.Authorizer
+
+	// SysInterval is the period of the $SYS/broker/... topics (Mosquitto's
+	// names), published retained at QoS 0 when their value changed.
+	// Default: 10s; negative: no $SYS topics.
+	SysInterval time.Duration
+	// Version is the server version published in $SYS/broker/version.
+	Version string
 }
 
 // Defaults of Config.
@@ -124,6 +131,9 @@ func (c *Config) withDefaults() Config {
 	d.TopicAliasMaximum = min(d.TopicAliasMaximum, 65535)
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = DefaultMaxQueued
+	}
+	if d.SysInterval == 0 {
+		d.SysInterval = DefaultSysInterval
 	}
 	if d.Authenticator == nil {
 		d.Authenticator = auth.AllowAll{}

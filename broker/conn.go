@@ -263,6 +263,9 @@ func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
 		return fh, nil, err
 	}
 	body, err := c.rd.readBody(fh.Remaining)
+	if err == nil {
+		c.srv.countIn(fh)
+	}
 	return fh, body, err
 }
 
@@ -386,6 +389,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 		return err
 	}
 	c.srv.stats.received.Add(1)
+	c.srv.stats.obs.receivedQoS[p.QoS].Add(1)
 	return c.afterReceive(now)
 }
 
@@ -404,6 +408,7 @@ func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Messa
 		return err
 	}
 	c.srv.stats.received.Add(1)
+	c.srv.stats.obs.receivedQoS[p.QoS].Add(1)
 	for i, dm := range deliver {
 		c.srv.routeAt(dm, cl, now, b)
 		deliver[i] = nil

@@ -132,6 +132,19 @@
 // accepts MQTT over WebSocket (path /mqtt, subprotocol "mqtt", binary
 // messages) with or without TLS.
 //
+// # Observability
+//
+// Every Config.SysInterval (10 s) the $SYS/broker/... topics, with
+// Mosquitto's names (version, uptime, clients/connected, clients/total,
+// messages/received, messages/sent, bytes/received, bytes/sent,
+// subscriptions/count, retained messages/count, load/.../1min, 5min, 15min
+// as Mosquitto's damped per-minute rates ...), are published retained at
+// QoS 0 when their value changed; a '#' or '+' filter does not match them.
+// Collector is a Prometheus collector of the counters, read at scrape time,
+// and AdminHandler serves /metrics, /healthz and /readyz. The counters cost
+// one atomic add per packet read, per PUBLISH encoded and per batch
+// written; queue depths are summed over the sessions at scrape time.
+//
 // # Supervision and bad input
 //
 // A panic in a connection's reader or writer is recovered, logged with its

@@ -420,6 +420,7 @@ func (s *Server) persist(cl *client, rd *session.Ready, b *fanout) {
 			continue
 		}
 		s.stats.dropped.Add(1)
+		s.stats.obs.droppedBy[d.Drop].Add(1)
 		if d.Drop == session.DropTooLarge {
 			s.stats.droppedTooLarge.Add(1)
 		}

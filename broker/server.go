@@ -23,6 +23,7 @@ var ErrServerClosed = errors.New("broker: server closed")
 // more listeners, stop it with Shutdown.
 type Server struct {
 	cfg      Config
+	started  time.Time
 	log      *slog.Logger
 	store    store.Store // cfg.Store, or nil: no persistence calls
 	retained store.Store // where retained messages live: cfg.Store or a memory store
@@ -61,6 +62,7 @@ type counters struct {
 	droppedTooLarge atomic.Int64
 	panics          atomic.Int64
 	auth            authCounters
+	obs             obsCounters
 }
 
 // Stats is a snapshot of the server's counters.
@@ -86,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 	c := cfg.withDefaults()
 	s := &Server{
 		cfg:       c,
+		started:   time.Now(),
 		log:       c.Logger,
 		store:     c.Store,
 		retained:  c.Store,
@@ -109,6 +112,10 @@ func New(cfg Config) (*Server, error) {
 		if err := s.restore(); err != nil {
 			return nil, fmt.Errorf("broker: restoring sessions: %w", err)
 		}
+	}
+	if c.SysInterval > 0 {
+		s.wg.Add(1)
+		go s.sysLoop(c.SysInterval)
 	}
 	if c.RetryInterval > 0 {
 		s.wg.Add(1)

@@ -263,9 +263,10 @@ func (c *conn) flush() (held bool) {
 	if len(out) > 0 {
 		c.wmu.Lock()
 		c.inWrite.Store(true)
-		_, err := c.nc.Write(out)
+		n, err := c.nc.Write(out)
 		c.inWrite.Store(false)
 		c.wmu.Unlock()
+		c.srv.stats.obs.bytesOut.Add(int64(n))
 		if err != nil {
 			c.close(err)
 		}
@@ -346,6 +347,7 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound, sc *scratch)
 		out, err = p.Append(out, c.version)
 		if err == nil {
 			c.srv.stats.sent.Add(1)
+			c.srv.stats.obs.sentQoS[p.QoS].Add(1)
 		}
 		p.Properties = packet.Properties{}
 		p.Payload = nil

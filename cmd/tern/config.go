@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -29,6 +32,9 @@ type serveOptions struct {
 	clientCA   string
 	certAsUser bool
 
+	adminListen string
+	sysInterval time.Duration
+
 	passwordFile   string
 	aclFile        string
 	allowAnonymous bool
@@ -44,6 +50,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
 	fs.BoolVar(&o.certAsUser, "use-identity-as-username", false, "with --client-ca: the client certificate's Common Name is the user name, and no password is asked")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "HTTP address of /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9090 (default: off)")
+	fs.DurationVar(&o.sysInterval, "sys-interval", broker.DefaultSysInterval, "period of the $SYS/broker/... topics; 0 turns them off")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
 	fs.StringVar(&o.aclFile, "acl-file", "", "Mosquitto ACL file; reloaded on SIGHUP")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let clients without a user name in (default: true when neither --password-file nor --acl-file is given)")
@@ -101,7 +109,11 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if err != nil {
 		return broker.Config{}, nil, err
 	}
-	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz}, reload, nil
+	sys := o.sysInterval
+	if sys <= 0 {
+		sys = -1 // off
+	}
+	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version}, reload, nil
 }
 
 // isLoopback reports whether a listen address is on the loopback interface.
@@ -246,4 +258,35 @@ func (o *serveOptions) describeListeners(lns []net.Listener) string {
 		}
 	}
 	return strings.Join(s, ",")
+}
+
+// startAdmin serves the administration endpoints on --admin-listen, if
+// set, until stop is called.
+func (o *serveOptions) startAdmin(srv *broker.Server, log *slog.Logger) (stop func(), addr net.Addr, err error) {
+	if o.adminListen == "" {
+		return func() {}, nil, nil
+	}
+	ln, err := net.Listen("tcp", o.adminListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin listener %s: %w", o.adminListen, err)
+	}
+	hs := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener failed", "err", err)
+		}
+	}()
+	log.Info("admin endpoints", "url", "http://"+ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	if !isLoopback(ln.Addr().String()) {
+		log.Warn("the admin endpoints are open beyond this machine, without authentication", "listen", ln.Addr().String())
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		<-done
+	}, ln.Addr(), nil
 }

@@ -10,9 +10,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +231,28 @@ func TestServeTLSNeedsCert(t *testing.T) {
 	o := &serveOptions{tlsListen: []string{"127.0.0.1:0"}}
 	if _, _, err := o.openListeners(slog.Default()); err == nil || !strings.Contains(err.Error(), "--cert") {
 		t.Fatalf("got %v, want an error naming --cert", err)
+	}
+}
+
+// --admin-listen serves /metrics, /healthz and /readyz.
+func TestServeAdmin(t *testing.T) {
+	addrs, _ := startServe(t, &serveOptions{listen: []string{"127.0.0.1:0"}, adminListen: "127.0.0.1:0"})
+	if c := mqttConnect(t, addrs[0].String(), packet.V311, "", ""); c != 0 {
+		t.Fatalf("CONNACK %#x", byte(c))
+	}
+	admin := "http://" + addrs[len(addrs)-1].String()
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" && !strings.Contains(string(b), "tern_connections_accepted_total 1") {
+			t.Fatalf("/metrics lacks tern_connections_accepted_total 1:\n%.2000s", b)
+		}
 	}
 }

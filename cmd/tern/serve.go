@@ -102,10 +102,22 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 	}
 	stopHUP := onSIGHUP(log, reload, reloadTLS)
 	defer stopHUP()
+	stopAdmin, adminAddr, err := o.startAdmin(srv, log)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		srv.Shutdown(ctx)
+		return err
+	}
+	defer stopAdmin()
 	if ready != nil {
 		as := make([]net.Addr, len(lns))
 		for i, ln := range lns {
 			as[i] = ln.Addr()
+		}
+		if adminAddr != nil {
+			as = append(as, adminAddr) // last
 		}
 		ready(as)
 	}

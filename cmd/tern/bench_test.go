@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -255,4 +256,51 @@ func TestBenchRelay(t *testing.T) {
 			t.Fatalf("QoS %s through the relay: sent %d delivered %d duplicates %d lost %d", qos, res.Sent, res.Delivered, res.Duplicates, res.Lost)
 		}
 	}
+}
+
+// bench sub and bench pub in separate runs: the subscriber counts every
+// message of the publishers by their sequence numbers.
+func TestBenchPubSubSeparate(t *testing.T) {
+	srv, port := startBroker(t)
+	type out struct {
+		res loadgen.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		stdout, stderr, err := runBench(t, "bench", "sub", "-Q", "--json", "-p", port, "-c", "2", "-q", "1", "-d", "2s")
+		var o out
+		if o.err = err; err != nil {
+			o.err = fmt.Errorf("%w: %s", err, stderr)
+		} else {
+			o.err = json.Unmarshal([]byte(stdout), &o.res)
+		}
+		done <- o
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().Subscriptions < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("subscribers did not subscribe")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stdout, stderr, err := runBench(t, "bench", "pub", "-Q", "--json", "-p", port, "-c", "3", "-q", "1", "-r", "1000", "-L", "100")
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	var pub loadgen.Result
+	if err := json.Unmarshal([]byte(stdout), &pub); err != nil {
+		t.Fatal(err)
+	}
+	if pub.Sent != 300 || pub.Acked != 300 {
+		t.Fatalf("publishers sent %d, acknowledged %d; want 300", pub.Sent, pub.Acked)
+	}
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.res.Delivered != 600 || o.res.Expected != 600 || o.res.Duplicates != 0 || o.res.Lost != 0 {
+		t.Fatalf("subscribers: delivered %d of %d expected, %d duplicates, %d lost", o.res.Delivered, o.res.Expected, o.res.Duplicates, o.res.Lost)
+	}
+	checkOrdered(t, o.res.Latency)
 }

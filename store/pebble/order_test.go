@@ -20,7 +20,7 @@ import (
 // store reported before Close: the disk saw every shared key change in the
 // order the in-memory state did.
 func TestConcurrentOrder(t *testing.T) {
-	const clients, msgs = 12, 300
+	const clients, msgs = 8, 150
 	dir := t.TempDir()
 	st := open(t, dir, pebble.Sync)
 	shared := make([]*session.Message, msgs)
@@ -72,7 +72,7 @@ func TestConcurrentOrder(t *testing.T) {
 			// Hot bodies: three messages queued and removed again by
 			// every writer, so that their bodies are set and deleted
 			// by different writers in quick succession.
-			for i := range 1500 {
+			for i := range 400 {
 				m := hot[i%3]
 				seq := uint64(100000 + i)
 				if err := st.Apply(bg, store.Update{ClientID: id, Changes: []session.Change{{Kind: session.ChangeQueued, Seq: seq, Delivery: session.Delivery{Msg: m, QoS: packet.QoS1}}}}); err != nil {

@@ -38,9 +38,9 @@ func dirSize(t *testing.T, dir string) int64 {
 // directory is back to its starting size order. TERN_RECLAIM_N sets the
 // count (docs/storage.md reports 1,000,000).
 func TestReclaim(t *testing.T) {
-	n := 20000
+	n := 5000
 	if testing.Short() {
-		n = 4000
+		n = 1000
 	}
 	if v := os.Getenv("TERN_RECLAIM_N"); v != "" {
 		var err error

@@ -94,9 +94,15 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		if v5 {
 			code = code5
 		}
-		c.writeDirect(&packet.Connack{ReasonCode: code}, p.Version)
+		ack := &packet.Connack{ReasonCode: code}
+		withReason(&ack.Properties, ack, problemInfo(p), why, int(p.Properties.MaximumPacketSize))
+		c.writeDirect(ack, p.Version)
 		return fmt.Errorf("CONNECT refused (%s): %s", connackText(code, v5), why)
 	}
+	if err := s.redirect(c, p); err != nil {
+		return err
+	}
+	c.problemInfo = problemInfo(p)
 	id := p.ClientID
 	assigned := false
 	switch {
@@ -113,6 +119,9 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if p.WillFlag {
 		if err := validName(p.WillTopic); err != nil {
 			return refuse(0, packet.TopicNameInvalid, err.Error())
+		}
+		if c5, c3, why := s.checkWill(p); why != "" {
+			return refuse(c3, c5, why)
 		}
 	}
 	var peer session.Peer
@@ -146,8 +155,8 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 
 	// Keep alive [MQTT-3.1.2-24] [MQTT5-3.1.2-22]: the read deadline before
 	// every blocking read is one and a half times the interval.
-	if p.KeepAlive > 0 {
-		c.rd.timeout = time.Duration(p.KeepAlive) * 1500 * time.Millisecond
+	if ka := s.keepAlive(p); ka > 0 {
+		c.rd.timeout = time.Duration(ka) * 1500 * time.Millisecond
 	}
 	c.nc.SetReadDeadline(time.Time{})
 
@@ -281,6 +290,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		}
 		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
 		pr.Set(packet.PropMaximumPacketSize)
+		s.connackCaps(pr, &p.Properties)
 		if m := s.topicAliasMax(); m > 0 {
 			pr.TopicAliasMaximum = m
 			pr.Set(packet.PropTopicAliasMaximum)

@@ -65,6 +65,43 @@ type Config struct {
 	// Default: 10; negative: none (a PUBLISH with an alias is refused).
 	TopicAliasMaximum int
 
+	// MaximumQoS is the highest QoS accepted in PUBLISH and granted in
+	// SUBACK, announced to v5 clients as Maximum QoS when below 2; a
+	// PUBLISH above it is DISCONNECT 0x9B, a will above it CONNACK 0x9B.
+	// Default (0, or 2 and above): 2; 1: QoS 1; negative: QoS 0 only.
+	MaximumQoS int
+
+	// RetainUnavailable turns retained messages off (Retain Available 0):
+	// a PUBLISH with RETAIN 1 is DISCONNECT 0x9A, a will with RETAIN 1
+	// CONNACK 0x9A.
+	RetainUnavailable bool
+
+	// WildcardSubscriptionsUnavailable refuses filters with '+' or '#'
+	// (SUBACK 0xA2; 0x80 for 3.1.1), SubscriptionIDsUnavailable refuses
+	// subscription identifiers (DISCONNECT 0xA1), and
+	// SharedSubscriptionsUnavailable refuses $share/ filters (SUBACK 0x9E;
+	// 0x80 for 3.1.1); each is announced in CONNACK.
+	WildcardSubscriptionsUnavailable bool
+	SubscriptionIDsUnavailable       bool
+	SharedSubscriptionsUnavailable   bool
+
+	// ServerKeepAlive, when set, replaces the keep alive of v5 clients
+	// (announced as Server Keep Alive; whole seconds). Default: 0, the
+	// client's own.
+	ServerKeepAlive time.Duration
+
+	// ResponseInformation is returned to v5 clients that ask for it
+	// (Request Response Information 1), typically a topic prefix for
+	// responses. Default: none.
+	ResponseInformation string
+
+	// ServerReference, when set, refuses every CONNECT and names another
+	// server: CONNACK 0x9C (Use another server), or 0x9D (Server moved)
+	// with ServerMoved, with the Server Reference property; 3.1/3.1.1
+	// clients get 0x03 (Server unavailable).
+	ServerReference string
+	ServerMoved     bool
+
 	// SharePolicy chooses the member of a shared subscription group
 	// ($share/{group}/{filter}) that receives a message, among the
 	// connected members: ShareRoundRobin (the default), ShareRandom or

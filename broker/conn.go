@@ -48,7 +48,8 @@ type conn struct {
 	maxOut  int // the client's Maximum Packet Size (0: none)
 	authz   auth.ClientInfo
 
-	aliases []string // inbound topic aliases, by alias; the reader's only
+	aliases     []string // inbound topic aliases, by alias; the reader's only
+	problemInfo bool     // a Reason String may be sent (set with cl)
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
@@ -124,7 +125,9 @@ func (c *conn) finalWrite(p packet.Packet, err error) {
 func (c *conn) disconnectWith(err error) {
 	var pe *packet.Error
 	if c.attached.Load() && c.version == packet.V5 && errors.As(err, &pe) {
-		c.finalWrite(&packet.Disconnect{ReasonCode: pe.Code}, err)
+		d := &packet.Disconnect{ReasonCode: pe.Code}
+		withReason(&d.Properties, d, c.problemInfo, pe.Reason, c.maxOut)
+		c.finalWrite(d, err)
 		return
 	}
 	c.close(err)
@@ -359,6 +362,9 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 
 // onPublish handles a decoded PUBLISH.
 func (c *conn) onPublish(p *packet.Publish) error {
+	if err := c.srv.checkPublish(p); err != nil {
+		return err
+	}
 	if c.version == packet.V5 && p.Properties.Has(packet.PropTopicAlias) {
 		if err := c.resolveAlias(p); err != nil {
 			return err

@@ -179,5 +179,15 @@
 // topic with an unmapped alias DISCONNECT 0x82. Aliases are never
 // forwarded.
 //
+// # Capabilities and redirection
+//
+// Config turns optional features off (Maximum QoS, retained messages,
+// wildcard, shared subscriptions, subscription identifiers), imposes a
+// Server Keep Alive or returns Response Information; v5 clients learn it
+// from CONNACK, and a packet using a feature that is off gets the reason
+// code of section 3.2.2.3. Reason Strings (DISCONNECT, refused CONNACK)
+// are sent unless the client set Request Problem Information 0. With
+// Config.ServerReference every CONNECT is refused with 0x9C or 0x9D.
+//
 // Not implemented yet: enhanced authentication (CONNACK 0x8C).
 package broker

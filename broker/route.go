@@ -29,6 +29,9 @@ func validName(name string) error {
 func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 	cl := c.cl
 	v5 := c.version == packet.V5
+	if err := s.checkSubscribe(c, p); err != nil {
+		return err
+	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	var subIDs []uint32
 	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
@@ -51,6 +54,10 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 			fail := packet.SubackFailure311 // [MQTT-3.9.3-2]
 			if v5 {
 				fail = packet.TopicFilterInvalid
+			}
+			if code, ok := s.subscribeCaps(c, f, &sp.Options); !ok {
+				codes[i] = code
+				continue
 			}
 			if isShared(f) {
 				code, err := s.subscribeShared(c, f, sp.Options, subIDs)

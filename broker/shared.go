@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/topic"
@@ -254,11 +255,15 @@ func (cl *client) state() (connected, ended bool) {
 // the reason code for SUBACK, or a protocol error.
 func (s *Server) subscribeShared(c *conn, f string, o packet.SubOptions, subIDs []uint32) (packet.ReasonCode, error) {
 	v5 := c.version == packet.V5
-	if _, _, _, err := topic.ParseShared(f); err != nil {
+	_, inner, _, err := topic.ParseShared(f)
+	if err != nil {
 		if v5 {
 			return packet.TopicFilterInvalid, nil // 0x8F
 		}
 		return packet.SubackFailure311, nil
+	}
+	if !s.allow(c, auth.Subscribe, inner) { // authorized as its topic filter
+		return deniedCode(c.version), nil
 	}
 	if v5 && o.NoLocal { // [MQTT5-3.8.3-4]
 		return 0, protocolError("No Local on a shared subscription")

@@ -59,7 +59,9 @@
 //
 // # Not yet supported
 //
-// Enhanced authentication (AUTH, SCRAM). Outbound topic aliases (Options.TopicAliases) are assigned first
+// Re-authentication (AUTH after CONNACK) and a built-in SCRAM: enhanced
+// authentication runs through Options.Auth, an Authenticator the
+// application provides. Outbound topic aliases (Options.TopicAliases) are assigned first
 // come, first served, and never replaced once the server's maximum is used.
 //
 // # Durable state

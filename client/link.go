@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,18 @@ func handshake(ctx context.Context, nc net.Conn, o *Options, clientID string) (*
 		if o.ConnectProperties != nil {
 			c.Properties = *o.ConnectProperties
 		}
+		if a := o.Auth; a != nil {
+			data, err := a.Initial()
+			if err != nil {
+				return nil, nil, fmt.Errorf("client: authentication: %w", err)
+			}
+			c.Properties.AuthMethod = a.Method()
+			c.Properties.Set(packet.PropAuthMethod)
+			c.Properties.AuthData = data
+			if data != nil {
+				c.Properties.Set(packet.PropAuthData)
+			}
+		}
 		if o.SessionExpiry > 0 {
 			c.Properties.SessionExpiry = uint32(min(o.SessionExpiry/time.Second, math.MaxUint32))
 			c.Properties.Set(packet.PropSessionExpiry)
@@ -107,17 +120,36 @@ func handshake(ctx context.Context, nc net.Conn, o *Options, clientID string) (*
 		return nil, nil, fmt.Errorf("client: writing CONNECT: %w", ctxErr(ctx, err))
 	}
 	br := bufio.NewReaderSize(nc, 4096)
-	p, err := packet.ReadPacket(br, o.Version, int(o.MaxPacketSize))
-	if err != nil {
-		return nil, nil, fmt.Errorf("client: reading CONNACK: %w", ctxErr(ctx, err))
-	}
-	ca, ok := p.(*packet.Connack)
-	if !ok { // [MQTT-3.2.0-1] [MQTT5-3.2.0-1]
-		return nil, nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(),
-			&packet.Error{Code: packet.ProtocolError, Reason: "first packet from the server is not CONNACK"})
+	var ca *packet.Connack
+	for ca == nil {
+		p, err := packet.ReadPacket(br, o.Version, int(o.MaxPacketSize))
+		if err != nil {
+			return nil, nil, fmt.Errorf("client: reading CONNACK: %w", ctxErr(ctx, err))
+		}
+		switch p := p.(type) {
+		case *packet.Connack:
+			ca = p
+		case *packet.Auth:
+			// Enhanced authentication: AUTH packets may precede CONNACK
+			// [MQTT5-3.2.0-1].
+			if err := authStep(ctx, nc, o, p); err != nil {
+				return nil, nil, err
+			}
+		default: // [MQTT-3.2.0-1] [MQTT5-3.2.0-1]
+			return nil, nil, fmt.Errorf("client: expected CONNACK, got %s: %w", p.Type(),
+				&packet.Error{Code: packet.ProtocolError, Reason: "first packet from the server is not CONNACK"})
+		}
 	}
 	if ca.ReasonCode != 0 {
 		return ca, nil, &ReasonError{Op: "connect", Code: ca.ReasonCode, V3: o.Version != packet.V5, Reason: ca.Properties.ReasonString}
+	}
+	if a := o.Auth; a != nil && o.Version == packet.V5 {
+		if ca.Properties.AuthMethod != a.Method() { // [MQTT5-4.12.0-5]
+			return ca, nil, &packet.Error{Code: packet.ProtocolError, Reason: "CONNACK without our authentication method"}
+		}
+		if err := a.Success(ca.Properties.AuthData); err != nil {
+			return ca, nil, fmt.Errorf("client: authentication of the server: %w", err)
+		}
 	}
 	if o.CleanStart && ca.SessionPresent {
 		// [MQTT-3.2.2-1] [MQTT5-3.2.2-2]: a new session is never present;
@@ -527,6 +559,39 @@ func (l *link) handle(p packet.Packet) error {
 		return err
 	default:
 		return &packet.Error{Code: packet.ProtocolError, Reason: "unexpected " + p.Type().String() + " from the server"}
+	}
+	return nil
+}
+
+// authStep answers one AUTH from the server during the connection.
+func authStep(ctx context.Context, nc net.Conn, o *Options, p *packet.Auth) error {
+	a := o.Auth
+	if a == nil || o.Version != packet.V5 { // [MQTT5-4.12.0-6]
+		return &packet.Error{Code: packet.ProtocolError, Reason: "AUTH from the server without an authentication method"}
+	}
+	if p.ReasonCode != packet.ContinueAuthentication {
+		return &packet.Error{Code: packet.ProtocolError, Reason: "AUTH before CONNACK with reason " + p.ReasonCode.String()}
+	}
+	if p.Properties.AuthMethod != a.Method() { // [MQTT5-4.12.0-5]
+		return &packet.Error{Code: packet.ProtocolError, Reason: "AUTH with another authentication method " + strconv.Quote(p.Properties.AuthMethod)}
+	}
+	data, err := a.Challenge(p.Properties.AuthData)
+	if err != nil {
+		return fmt.Errorf("client: authentication: %w", err)
+	}
+	resp := &packet.Auth{ReasonCode: packet.ContinueAuthentication} // [MQTT5-4.12.0-3]
+	resp.Properties.AuthMethod = a.Method()
+	resp.Properties.Set(packet.PropAuthMethod)
+	if data != nil {
+		resp.Properties.AuthData = data
+		resp.Properties.Set(packet.PropAuthData)
+	}
+	b, err := packet.Append(nil, resp, packet.V5)
+	if err != nil {
+		return fmt.Errorf("client: AUTH: %w", err)
+	}
+	if _, err := nc.Write(b); err != nil {
+		return fmt.Errorf("client: writing AUTH: %w", ctxErr(ctx, err))
 	}
 	return nil
 }

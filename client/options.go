@@ -58,6 +58,12 @@ type Options struct {
 	// (Will Delay Interval included).
 	Will *Message
 
+	// Auth runs MQTT 5 enhanced authentication (SCRAM, Kerberos, a
+	// challenge-response of your own) during the connection: its method
+	// and initial data go in CONNECT, and it answers each AUTH challenge
+	// until CONNACK. Re-authentication is not supported.
+	Auth Authenticator
+
 	// ConnectProperties are extra MQTT 5 CONNECT properties (User
 	// Properties, Request Response Information, Authentication Method...).
 	// Session Expiry, Receive Maximum, Maximum Packet Size and Topic Alias
@@ -333,3 +339,20 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = b.min }
+
+// Authenticator is one MQTT 5 enhanced authentication method, driven by
+// the connection handshake (Options.Auth). It is used by one connection
+// attempt at a time.
+type Authenticator interface {
+	// Method is the Authentication Method, e.g. "SCRAM-SHA-256".
+	Method() string
+	// Initial returns the Authentication Data for CONNECT (nil: none).
+	// It is called at the start of every connection attempt.
+	Initial() ([]byte, error)
+	// Challenge answers the data of an AUTH "continue authentication"
+	// from the server with the data of the client's AUTH.
+	Challenge(data []byte) ([]byte, error)
+	// Success checks the Authentication Data of the accepting CONNACK
+	// (a server's proof, in SCRAM); an error abandons the connection.
+	Success(data []byte) error
+}

@@ -159,11 +159,14 @@ if [[ " $SCENARIOS " == *" sustained "* ]]; then
 fi
 
 # --- report ----------------------------------------------------------------
+# Plots go next to the document only when it is updated.
+PLOTS=$WORK/plots
+[[ $DOC == 1 ]] && PLOTS=$ROOT/bench/plots
 MODE="full ($RUNS runs, $DUR per scenario)"
 [[ $QUICK == 1 ]] && MODE="quick ($RUNS run, $DUR per scenario)"
 MODE="$MODE; load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
 "$WORK/report" summarize -dir "$RES" -brokers "$BROKERS" -mode "$MODE" -cmd "bench/compare.sh $ARGS" -conns "$CONNS" \
-	-plots "$ROOT/bench/plots" >"$WORK/summary.md"
+	-plots "$PLOTS" >"$WORK/summary.md"
 cat "$WORK/summary.md"
 if [[ $DOC == 1 ]]; then
 	"$WORK/report" splice -doc "$ROOT/docs/benchmarks.md" -section "$WORK/summary.md"

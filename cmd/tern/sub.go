@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -143,7 +146,10 @@ Exit codes: 0 done (-C messages received, -E, or interrupted), 1 error,
 			if base == nil {
 				base = context.Background()
 			}
-			ctx := base
+			// SIGINT or SIGTERM ends sub normally (exit 0, DISCONNECT sent).
+			interrupted, stop := signal.NotifyContext(base, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			ctx := interrupted
 			if wait > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, time.Duration(wait)*time.Second)
@@ -235,6 +241,9 @@ Exit codes: 0 done (-C messages received, -E, or interrupted), 1 error,
 			select {
 			case <-enough:
 			case <-ctx.Done():
+				if interrupted.Err() != nil {
+					break
+				}
 				if wait > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					return &exitErr{code: exitTimeout, err: fmt.Errorf("timed out after %ds", wait)}
 				}

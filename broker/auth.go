@@ -23,6 +23,9 @@ type authCounters struct {
 // will have (assigned when the CONNECT's is empty).
 func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 	v5 := p.Version == packet.V5
+	if err := s.checkClientID(c, p); err != nil {
+		return err
+	}
 	username := p.Username
 	var r auth.Result
 	var err error

@@ -124,6 +124,20 @@ type Config struct {
 	// names), published retained at QoS 0 when their value changed.
 	// Default: 10s; negative: no $SYS topics.
 	SysInterval time.Duration
+	// MaxConnections bounds the open network connections; a connection
+	// beyond it is closed at once. Default: 0, no bound.
+	MaxConnections int
+	// MaxClientIDLength bounds the client identifier, in bytes: a longer
+	// one is refused with CONNACK 0x85 (0x02 before MQTT 5). Default: 0, no
+	// bound (a 3.1 identifier has at most 23 characters anyway).
+	MaxClientIDLength int
+	// PublishRate limits each connection's PUBLISH packets per second, with
+	// bursts of PublishBurst (a token bucket); a client beyond it is
+	// disconnected (MQTT 5: DISCONNECT 0x96 Message rate too high).
+	// Default: 0, no limit; PublishBurst defaults to max(1, PublishRate).
+	PublishRate  float64
+	PublishBurst int
+
 	// Version is the server version published in $SYS/broker/version.
 	Version string
 }
@@ -168,6 +182,9 @@ func (c *Config) withDefaults() Config {
 	d.TopicAliasMaximum = min(d.TopicAliasMaximum, 65535)
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = DefaultMaxQueued
+	}
+	if d.PublishBurst <= 0 {
+		d.PublishBurst = max(1, int(d.PublishRate))
 	}
 	if d.SysInterval == 0 {
 		d.SysInterval = DefaultSysInterval

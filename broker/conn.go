@@ -47,6 +47,7 @@ type conn struct {
 	version packet.Version
 	maxOut  int // the client's Maximum Packet Size (0: none)
 	authz   auth.ClientInfo
+	bucket  tokenBucket // publish rate limit, reader only
 
 	aliases     []string // inbound topic aliases, by alias; the reader's only
 	problemInfo bool     // a Reason String may be sent (set with cl)
@@ -372,6 +373,9 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	}
 	if err := validName(p.Topic); err != nil {
 		return err
+	}
+	if c.srv.cfg.PublishRate > 0 && !c.allowPublish(time.Now()) {
+		return errRateTooHigh
 	}
 	if !c.srv.allow(c, auth.Publish, p.Topic) {
 		// Not authorized (0x87) in a v5 PUBACK/PUBREC; before MQTT 5 acknowledged

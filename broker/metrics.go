@@ -96,6 +96,7 @@ var (
 	descInFlight      = desc("inflight_messages", "Outbound QoS 1 and 2 flows awaiting acknowledgement.")
 	descRetained      = desc("retained_messages", "Retained messages.")
 	descAuth          = desc("auth_refusals_total", "Refusals of the authenticator and authorizer.", "kind")
+	descLimits        = desc("limit_refusals_total", "Connections and clients refused by the limits of the configuration.", "kind")
 	descPanics        = desc("panics_recovered_total", "Panics recovered in connection goroutines.")
 	descUptime        = desc("uptime_seconds", "Seconds since the server started.")
 )
@@ -103,7 +104,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descAccepted, descClients, descSessions, descSubscriptions,
 		descMsgIn, descMsgOut, descBytesIn, descBytesOut, descDropped, descQueued, descQueuedBytes, descInFlight,
-		descRetained, descAuth, descPanics, descUptime} {
+		descRetained, descAuth, descLimits, descPanics, descUptime} {
 		ch <- d
 	}
 }
@@ -150,6 +151,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAuth, st.ConnectAuthErrors, "connect error")
 	counter(descAuth, st.PublishDenied, "publish denied")
 	counter(descAuth, st.SubscribeDenied, "subscribe denied")
+	counter(descLimits, s.stats.limits.connections.Load(), "max connections")
+	counter(descLimits, s.stats.limits.clientIDs.Load(), "client id length")
+	counter(descLimits, s.stats.limits.rate.Load(), "publish rate")
 	counter(descPanics, st.PanicsRecovered)
 	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(s.started).Seconds())
 }

@@ -63,6 +63,7 @@ type counters struct {
 	panics          atomic.Int64
 	auth            authCounters
 	obs             obsCounters
+	limits          limitCounters
 }
 
 // Stats is a snapshot of the server's counters.
@@ -198,6 +199,11 @@ func (s *Server) serveConn(nc net.Conn) {
 	if s.closing {
 		s.mu.Unlock()
 		nc.Close()
+		return
+	}
+	if s.overConnectionLimitLocked() {
+		s.mu.Unlock()
+		s.refuseConnection(c)
 		return
 	}
 	s.conns[c] = struct{}{}

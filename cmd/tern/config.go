@@ -32,6 +32,18 @@ type serveOptions struct {
 	clientCA   string
 	certAsUser bool
 
+	configFile string
+
+	maxConnections   int
+	maxPacketSize    int
+	maxClientIDLen   int
+	publishRate      float64
+	publishBurst     int
+	receiveMaximum   int
+	maxQueued        int
+	maxQueuedBytes   int
+	maxSessionExpiry time.Duration
+
 	adminListen string
 	sysInterval time.Duration
 
@@ -50,11 +62,41 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
 	fs.BoolVar(&o.certAsUser, "use-identity-as-username", false, "with --client-ca: the client certificate's Common Name is the user name, and no password is asked")
+	fs.StringVar(&o.configFile, "config", "", "YAML configuration file (see docs/configuration.md); flags override it")
+	fs.IntVar(&o.maxConnections, "max-connections", 0, "most open network connections; more are closed at once (0: no bound)")
+	fs.IntVar(&o.maxPacketSize, "max-packet-size", broker.DefaultMaxPacketSize, "largest packet accepted, in bytes")
+	fs.IntVar(&o.maxClientIDLen, "max-client-id-length", 0, "longest client identifier, in bytes (CONNACK 0x85/0x02 beyond; 0: no bound)")
+	fs.Float64Var(&o.publishRate, "publish-rate", 0, "PUBLISH packets per second per client; faster clients are disconnected (0: no limit)")
+	fs.IntVar(&o.publishBurst, "publish-burst", 0, "burst allowed above --publish-rate (default: the rate, at least 1)")
+	fs.IntVar(&o.receiveMaximum, "receive-maximum", broker.DefaultReceiveMaximum, "unacknowledged QoS 1/2 PUBLISH a client may send (announced to MQTT 5 clients)")
+	fs.IntVar(&o.maxQueued, "max-queued", broker.DefaultMaxQueued, "messages queued per session; more are dropped and counted")
+	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "payload bytes queued per session")
+	fs.DurationVar(&o.maxSessionExpiry, "max-session-expiry", 0, "cap of the session expiry interval; lifetime of a disconnected 3.1.1 persistent session (0: no cap)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "HTTP address of /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9090 (default: off)")
 	fs.DurationVar(&o.sysInterval, "sys-interval", broker.DefaultSysInterval, "period of the $SYS/broker/... topics; 0 turns them off")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
 	fs.StringVar(&o.aclFile, "acl-file", "", "Mosquitto ACL file; reloaded on SIGHUP")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let clients without a user name in (default: true when neither --password-file nor --acl-file is given)")
+}
+
+// validate checks the values no flag type checks.
+func (o *serveOptions) validate() error {
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"max-connections", o.maxConnections}, {"max-packet-size", o.maxPacketSize}, {"max-client-id-length", o.maxClientIDLen},
+		{"publish-burst", o.publishBurst}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
+		if c.v < 0 {
+			return fmt.Errorf("--%s %d: want 0 or more", c.name, c.v)
+		}
+	}
+	if o.receiveMaximum > 65535 {
+		return fmt.Errorf("--receive-maximum %d: want at most 65535", o.receiveMaximum)
+	}
+	if o.publishRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 {
+		return errors.New("--publish-rate, --sys-interval and --max-session-expiry cannot be negative")
+	}
+	return nil
 }
 
 // afterFlags records which options the command line set.
@@ -113,7 +155,11 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if sys <= 0 {
 		sys = -1 // off
 	}
-	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version}, reload, nil
+	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version,
+		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
+		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,
+		MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, MaxSessionExpiry: o.maxSessionExpiry,
+	}, reload, nil
 }
 
 // isLoopback reports whether a listen address is on the loopback interface.

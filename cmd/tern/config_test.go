@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/spf13/pflag"
 
 	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
@@ -253,6 +254,121 @@ func TestServeAdmin(t *testing.T) {
 		}
 		if path == "/metrics" && !strings.Contains(string(b), "tern_connections_accepted_total 1") {
 			t.Fatalf("/metrics lacks tern_connections_accepted_total 1:\n%.2000s", b)
+		}
+	}
+}
+
+// parsedServe returns the flag set of tern serve after parsing args and
+// loading the configuration file with content yml.
+func parsedServe(t *testing.T, yml string, args ...string) (*pflag.FlagSet, error) {
+	t.Helper()
+	fs := newServeCmd().Flags()
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tern.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fs, loadConfigFile(path, fs)
+}
+
+func flagValue(fs *pflag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
+
+func TestConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		yml  string
+		want []string
+	}{
+		{"listeners:\n  mqtt: [a]\n  tcp: [b]\n", []string{"tern.yaml:3", "listeners.tcp", "unknown key", "mqtt, mqtts, ws, wss"}},
+		{"bogus: 1\n", []string{"tern.yaml:1", "bogus", "unknown key", "limits"}},
+		{"limits:\n  max_connections: lots\n", []string{"tern.yaml:2", "limits.max_connections", `"lots"`, "an integer"}},
+		{"sys_interval: 10\n", []string{"sys_interval", "a duration"}},
+		{"storage:\n  durability: fast\n", []string{"storage.durability", "sync, interval, memory"}},
+		{"log_level: loud\n", []string{"log_level", "debug, info, warn, error"}},
+		{"auth:\n  allow_anonymous: maybe\n", []string{"auth.allow_anonymous", "true or false"}},
+		{"auth: yes\n", []string{"auth", "want a mapping"}},
+		{"limits:\n  max_connections: [1]\n", []string{"limits.max_connections", "an integer"}},
+		{"limits: {max_connections: 1, max_connections: 2}\n", []string{"defined twice"}},
+		{"a: [\n", []string{"tern.yaml"}},
+	} {
+		_, err := parsedServe(t, tc.yml)
+		if err == nil {
+			t.Errorf("%q: no error", tc.yml)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q lacks %q", tc.yml, err, w)
+			}
+		}
+	}
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	yml := `
+listeners:
+  mqtt: ["127.0.0.1:1000", "127.0.0.1:1001"]
+  ws: 127.0.0.1:1002
+auth:
+  password_file: /p
+  allow_anonymous: true
+limits:
+  max_connections: 3
+  publish_rate: 2.5
+storage:
+  durability: memory
+sys_interval: 1m
+`
+	fs, err := parsedServe(t, yml, "--max-connections", "5", "--password-file", "/flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"listen":          "[127.0.0.1:1000,127.0.0.1:1001]",
+		"ws-listen":       "[127.0.0.1:1002]",
+		"password-file":   "/flag", // the flag wins
+		"max-connections": "5",     // the flag wins
+		"publish-rate":    "2.5",
+		"allow-anonymous": "true",
+		"durability":      "memory",
+		"sys-interval":    "1m0s",
+		"max-queued":      "1000", // not in the file: the default
+	} {
+		if got := flagValue(fs, name); got != want {
+			t.Errorf("--%s = %s, want %s", name, got, want)
+		}
+	}
+	if !fs.Changed("allow-anonymous") {
+		t.Error("allow_anonymous from the file does not count as set")
+	}
+}
+
+// The example file in the repository loads, and every key of the file
+// format appears in it and in docs/configuration.md.
+func TestConfigExampleAndDocs(t *testing.T) {
+	fs := newServeCmd().Flags()
+	if err := loadConfigFile("../../tern.example.yaml", fs); err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../tern.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, ck := range configKeys {
+		leaf := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(example), leaf+":") {
+			t.Errorf("tern.example.yaml lacks %s", key)
+		}
+		if !strings.Contains(string(docs), "`"+key+"`") || !strings.Contains(string(docs), "`--"+ck.flag+"`") {
+			t.Errorf("docs/configuration.md lacks `%s` or `--%s`", key, ck.flag)
+		}
+		if fs.Lookup(ck.flag) == nil {
+			t.Errorf("%s: no flag --%s", key, ck.flag)
 		}
 	}
 }

@@ -40,6 +40,14 @@ fails to load keeps its previous contents). SIGINT or SIGTERM stops it
 gracefully (MQTT 5 clients get DISCONNECT "server shutting down").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.configFile != "" {
+				if err := loadConfigFile(opts.configFile, cmd.Flags()); err != nil {
+					return err
+				}
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)

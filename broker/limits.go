@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tern-mq/tern/packet"
+)
+
+// limitCounters count what the limits of Config refused.
+type limitCounters struct {
+	connections atomic.Int64 // connections closed at accept: MaxConnections reached
+	clientIDs   atomic.Int64 // CONNECT refused: client identifier too long
+	rate        atomic.Int64 // clients disconnected for publishing too fast
+}
+
+var errRateTooHigh = &packet.Error{Code: packet.MessageRateTooHigh, Reason: "publish rate limit exceeded"}
+
+// overConnectionLimit reports whether a new connection would exceed
+// MaxConnections; s.mu is held.
+func (s *Server) overConnectionLimitLocked() bool {
+	return s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections
+}
+
+// refuseConnection closes a connection beyond MaxConnections.
+func (s *Server) refuseConnection(c *conn) {
+	s.stats.limits.connections.Add(1)
+	s.log.Warn("connection refused: max connections reached", "remote", c.nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
+	c.nc.Close()
+}
+
+// checkClientID refuses a client identifier longer than MaxClientIDLength
+// with Client Identifier not valid (0x85; 0x02 before MQTT 5)
+// [MQTT-3.1.3-5] [MQTT5-3.1.3-5] allow a server to restrict identifiers.
+func (s *Server) checkClientID(c *conn, p *packet.Connect) error {
+	if s.cfg.MaxClientIDLength <= 0 || len(p.ClientID) <= s.cfg.MaxClientIDLength {
+		return nil
+	}
+	s.stats.limits.clientIDs.Add(1)
+	code := packet.ConnRefusedIdentifierRejected
+	if p.Version == packet.V5 {
+		code = packet.ClientIdentifierNotValid
+	}
+	c.writeDirect(&packet.Connack{ReasonCode: code}, p.Version)
+	return fmt.Errorf("CONNECT refused (%s): client identifier of %d bytes, at most %d allowed",
+		connackText(code, p.Version == packet.V5), len(p.ClientID), s.cfg.MaxClientIDLength)
+}
+
+// tokenBucket is a connection's publish rate limit; only its reader uses it.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allowPublish takes a token for one PUBLISH; false means the client
+// publishes faster than PublishRate with bursts of PublishBurst.
+func (c *conn) allowPublish(now time.Time) bool {
+	rate := c.srv.cfg.PublishRate
+	if rate <= 0 {
+		return true
+	}
+	b := &c.bucket
+	burst := float64(c.srv.cfg.PublishBurst)
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		c.srv.stats.limits.rate.Add(1)
+		c.srv.log.Warn("client disconnected: publish rate limit exceeded", "client", c.clientID(), "remote", c.remote,
+			"rate", rate, "burst", c.srv.cfg.PublishBurst)
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -45,3 +45,64 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 	p.Topic = c.aliases[a] // [MQTT5-3.3.2-12]
 	return nil
 }
+
+// Outbound topic aliases. When a v5 client announces a Topic Alias
+// Maximum in CONNECT, the server assigns aliases to the topics it sends on
+// that connection: the first PUBLISH of a topic carries the topic and a
+// new alias, later ones an empty topic and the alias. The table has
+// min(client's maximum, Config.TopicAliasMaximum) entries [MQTT5-3.3.2-11]
+// [MQTT5-3.1.2-26] (none when either is 0 [MQTT5-3.1.2-27]); when it is
+// full the alias assigned longest ago is given to the new topic (first in,
+// first out). Topics shorter than minAliasTopic are sent in full: the
+// alias property would not save bytes. Packets are encoded in the order
+// they are written, under the client's lock, so a mapping is always
+// defined on the wire before it is used.
+type outAliases struct {
+	max     uint16
+	byTopic map[string]uint16
+	topics  []string // by alias
+	next    uint16   // the alias to assign or replace next, 1..max
+
+	pendTopic string // the mapping of the PUBLISH being encoded
+	pendAlias uint16
+}
+
+const minAliasTopic = 4
+
+// prepare sets the alias of p (cl.mu held). A new mapping takes effect
+// with commit, once p is encoded.
+func (o *outAliases) prepare(p *packet.Publish) {
+	o.pendAlias = 0
+	if o.max == 0 || len(p.Topic) < minAliasTopic {
+		return
+	}
+	if a, ok := o.byTopic[p.Topic]; ok {
+		p.Topic = ""
+		p.Properties.TopicAlias = a
+		p.Properties.Set(packet.PropTopicAlias)
+		return
+	}
+	if o.next == 0 {
+		o.next = 1
+		o.byTopic = make(map[string]uint16, o.max)
+		o.topics = make([]string, o.max+1)
+	}
+	o.pendTopic, o.pendAlias = p.Topic, o.next
+	p.Properties.TopicAlias = o.next
+	p.Properties.Set(packet.PropTopicAlias)
+}
+
+// commit records the mapping prepare set, after the PUBLISH was encoded.
+func (o *outAliases) commit() {
+	a := o.pendAlias
+	if a == 0 {
+		return
+	}
+	if old := o.topics[a]; old != "" {
+		delete(o.byTopic, old)
+	}
+	o.topics[a] = o.pendTopic // the message's topic: immutable, not copied
+	o.byTopic[o.pendTopic] = a
+	o.next = o.next%o.max + 1
+	o.pendTopic, o.pendAlias = "", 0
+}

@@ -97,3 +97,53 @@ func TestTopicAliasUnknown(t *testing.T) {
 	c.send(aliasPublish("", 5, "x"))
 	c.expectDisconnect(packet.ProtocolError)
 }
+
+// [MQTT5-3.3.2-11] [MQTT5-3.1.2-26] [MQTT5-3.1.2-27]: the server assigns
+// outbound aliases up to the client's Topic Alias Maximum, replacing the
+// oldest when full, and none to a client that announced none.
+func TestTopicAliasOutbound_MQTT5_3_3_2_11(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	sub := dial(t, addr, packet.V5)
+	sub.mustConnect("alias-out", true, withProps(func(p *packet.Properties) {
+		p.TopicAliasMaximum = 2
+		p.Set(packet.PropTopicAliasMaximum)
+	}))
+	sub.subscribe(1, "#", 0)
+	plain := dial(t, addr, packet.V5)
+	plain.mustConnect("no-alias", true)
+	plain.subscribe(1, "#", 0)
+	pub := dial(t, addr, packet.V5)
+	pub.mustConnect("pub", true)
+
+	topics := []string{"out/aaaa", "out/aaaa", "out/bbbb", "out/cccc", "out/aaaa", "o/x", "out/aaaa"}
+	emptyAt := map[int]bool{1: true, 6: true} // topics already mapped when sent
+	table := map[uint16]string{}
+	for i, topic := range topics {
+		pub.send(&packet.Publish{Topic: topic, Payload: []byte{byte(i)}})
+		p := sub.recvPublish()
+		a := p.Properties.TopicAlias
+		if p.Properties.Has(packet.PropTopicAlias) && (a == 0 || a > 2) {
+			t.Fatalf("message %d: alias %d outside 1..2", i, a)
+		}
+		if p.Topic == "" {
+			if !emptyAt[i] {
+				t.Fatalf("message %d (%s): empty topic, alias %d", i, topic, a)
+			}
+			p.Topic = table[a]
+		} else if emptyAt[i] {
+			t.Fatalf("message %d (%s): full topic sent again", i, topic)
+		}
+		if p.Topic != topic {
+			t.Fatalf("message %d: resolves to %q, want %q", i, p.Topic, topic)
+		}
+		if p.Properties.Has(packet.PropTopicAlias) && p.Topic != "" {
+			table[a] = p.Topic
+		}
+		if q := plain.recvPublish(); q.Topic != topic || q.Properties.Has(packet.PropTopicAlias) {
+			t.Fatalf("client without Topic Alias Maximum: %q alias %d", q.Topic, q.Properties.TopicAlias)
+		}
+	}
+	if len(table) != 2 {
+		t.Fatalf("aliases used: %v, want 2", table)
+	}
+}

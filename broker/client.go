@@ -275,6 +275,9 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	cl.version = p.Version
 	cl.gen, c.gen, c.cl = gen, gen, cl
 	c.maxOut = int(a.peer.MaximumPacketSize)
+	if v5 {
+		c.outAlias.max = min(p.Properties.TopicAliasMaximum, s.topicAliasMax())
+	}
 	cl.expiry = a.expiry
 	cl.will = a.will
 	cl.qos0Pending, cl.qos0Bytes = 0, 0

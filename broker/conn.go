@@ -49,8 +49,9 @@ type conn struct {
 	authz   auth.ClientInfo
 	bucket  tokenBucket // publish rate limit, reader only
 
-	aliases     []string // inbound topic aliases, by alias; the reader's only
-	problemInfo bool     // a Reason String may be sent (set with cl)
+	aliases     []string   // inbound topic aliases, by alias; the reader's only
+	problemInfo bool       // a Reason String may be sent (set with cl)
+	outAlias    outAliases // outbound topic aliases (cl.mu held)
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush

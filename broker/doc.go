@@ -177,7 +177,9 @@
 // v5 clients may define Config.TopicAliasMaximum inbound aliases per
 // connection (default 10): an alias above it is DISCONNECT 0x94, an empty
 // topic with an unmapped alias DISCONNECT 0x82. Aliases are never
-// forwarded.
+// forwarded. Outbound, a client announcing a Topic Alias Maximum gets
+// aliases assigned by the server, at most min(its maximum,
+// TopicAliasMaximum), the oldest replaced when the table is full.
 //
 // # Capabilities and redirection
 //

@@ -340,12 +340,15 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound, sc *scratch)
 		if c.version != packet.V5 {
 			p.Properties = packet.Properties{} // MQTT 3 has no properties
 		} else {
-			// Topic aliases are per connection: never forwarded.
+			// Topic aliases are per connection: never forwarded; this
+			// connection's own, if the client accepts them.
 			p.Properties.Clear(packet.PropTopicAlias)
 			p.Properties.TopicAlias = 0
+			c.outAlias.prepare(p)
 		}
 		out, err = p.Append(out, c.version)
 		if err == nil {
+			c.outAlias.commit()
 			c.srv.stats.sent.Add(1)
 			c.srv.stats.obs.sentQoS[p.QoS].Add(1)
 		}

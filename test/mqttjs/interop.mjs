@@ -58,7 +58,8 @@ function collect (c, n) {
 const quiet = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function topicAliases () {
-  const { c: sub } = await connect('alias-sub')
+  // The subscriber accepts aliases from the broker, MQTT.js resolves them.
+  const { c: sub } = await connect('alias-sub', { properties: { topicAliasMaximum: 5 } })
   await subscribe(sub, `alias/${run}/#`)
   const { c: pub, connack } = await connect('alias-pub', { autoAssignTopicAlias: true })
   const max = connack.properties && connack.properties.topicAliasMaximum
@@ -69,10 +70,11 @@ async function topicAliases () {
   const got = await wait
   for (const [i, m] of got.entries()) {
     if (m.topic !== topic || m.payload !== String(i + 1)) fail(`topic aliases: got ${m.topic} ${m.payload}`)
-    if (m.packet.properties && m.packet.properties.topicAlias) fail('topic aliases: an alias was forwarded')
   }
+  const aliased = got.filter((m) => m.packet.properties && m.packet.properties.topicAlias).length
   sub.end(); pub.end()
-  console.log(`ok topic aliases (Topic Alias Maximum ${max})`)
+  if (aliased !== 3) fail(`topic aliases: ${aliased} of 3 messages from the broker carried an alias`)
+  console.log(`ok topic aliases both ways (broker's Topic Alias Maximum ${max})`)
 }
 
 async function sharedSubscriptions () {

@@ -195,11 +195,13 @@ func TestSharedSubscriptionHandover_MQTT5_4_8_2_5(t *testing.T) {
 func TestSharedSubscriptionPrefersConnected(t *testing.T) {
 	for _, policy := range []string{ShareRoundRobin, ShareRandom, ShareHashTopic} {
 		t.Run(policy, func(t *testing.T) {
-			_, addr := startServer(t, Config{SharePolicy: policy})
+			s, addr := startServer(t, Config{SharePolicy: policy})
 			off := dial(t, addr, packet.V311)
 			off.mustConnect("off", false)
 			off.subscribe(1, "$share/g/p/+", 1)
 			off.disconnect()
+			// The server detaches the session just after closing the socket.
+			eventually(t, "the member offline", func() bool { return s.Stats().Connections == 0 })
 			on := dial(t, addr, packet.V5)
 			on.mustConnect("on", true)
 			on.subscribe(1, "$share/g/p/+", 1)

@@ -170,3 +170,21 @@ func TestServerRedirect(t *testing.T) {
 		}
 	}
 }
+
+// Section 3.3.4 (flow control): more unacknowledged QoS 2 PUBLISH
+// packets than the announced Receive Maximum is DISCONNECT 0x93.
+func TestReceiveMaximumExceeded(t *testing.T) {
+	_, addr := startServer(t, Config{ReceiveMaximum: 2})
+	c := dial(t, addr, packet.V5)
+	if ack := c.mustConnect("rm", true); ack.Properties.ReceiveMaximum != 2 {
+		t.Fatalf("CONNACK Receive Maximum %d, want 2", ack.Properties.ReceiveMaximum)
+	}
+	for id := uint16(1); id <= 3; id++ { // QoS 2 without PUBREL: each stays unacknowledged
+		c.send(&packet.Publish{Topic: "rm", QoS: 2, PacketID: id})
+	}
+	got := c.expectClosed()
+	d, ok := got[len(got)-1].(*packet.Disconnect)
+	if !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("got %v, want PUBREC, PUBREC, DISCONNECT 0x93", got)
+	}
+}

@@ -137,7 +137,8 @@ func (c *Client) ClientID() string { return c.e.currentID() }
 // reconnections. While disconnected it waits for the connection, or with
 // Options.QueueOffline returns once m is queued. A refusal by the server
 // is a *ReasonError; a publication dropped by the client (queue full,
-// larger than the server's Maximum Packet Size) a *DropError.
+// larger than the server's Maximum Packet Size) a *DropError. When ctx ends
+// first, Publish returns its error but the publication is not withdrawn.
 func (c *Client) Publish(ctx context.Context, m Message) error { return c.e.publish(ctx, &m) }
 
 // Subscribe subscribes to the filters and returns the granted QoS or

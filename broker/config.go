@@ -121,8 +121,9 @@ type Config struct {
 	Authorizer    auth.Authorizer
 
 	// SysInterval is the period of the $SYS/broker/... topics (Mosquitto's
-	// names), published retained at QoS 0 when their value changed.
-	// Default: 10s; negative: no $SYS topics.
+	// names), published retained at QoS 0 when their value changed;
+	// DefaultSysInterval (10s) is tern serve's. Default: 0 (or negative),
+	// no $SYS topics.
 	SysInterval time.Duration
 	// MaxConnections bounds the open network connections; a connection
 	// beyond it is closed at once. Default: 0, no bound.
@@ -185,9 +186,6 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.PublishBurst <= 0 {
 		d.PublishBurst = max(1, int(d.PublishRate))
-	}
-	if d.SysInterval == 0 {
-		d.SysInterval = DefaultSysInterval
 	}
 	if d.Authenticator == nil {
 		d.Authenticator = auth.AllowAll{}

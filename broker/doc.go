@@ -134,7 +134,7 @@
 //
 // # Observability
 //
-// Every Config.SysInterval (10 s) the $SYS/broker/... topics, with
+// Every Config.SysInterval (0: never; tern serve: 10 s) the $SYS/broker/... topics, with
 // Mosquitto's names (version, uptime, clients/connected, clients/total,
 // messages/received, messages/sent, bytes/received, bytes/sent,
 // subscriptions/count, retained messages/count, load/.../1min, 5min, 15min

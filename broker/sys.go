@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tern-mq/tern/session"
@@ -66,7 +67,7 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	uptime := int64(now.Sub(s.started) / time.Second)
 	vals := []struct{ topic, value string }{
-		{"$SYS/broker/version", "tern " + s.cfg.Version},
+		{"$SYS/broker/version", strings.TrimSpace("tern " + s.cfg.Version)},
 		{"$SYS/broker/uptime", i(uptime) + " seconds"},
 		{"$SYS/broker/clients/connected", i(stats.Clients)},
 		{"$SYS/broker/clients/active", i(stats.Clients)},

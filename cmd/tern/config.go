@@ -151,10 +151,7 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if err != nil {
 		return broker.Config{}, nil, err
 	}
-	sys := o.sysInterval
-	if sys <= 0 {
-		sys = -1 // off
-	}
+	sys := o.sysInterval // 0: off
 	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version,
 		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
 		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,

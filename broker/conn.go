@@ -48,6 +48,7 @@ type conn struct {
 	maxOut  int // the client's Maximum Packet Size (0: none)
 	authz   auth.ClientInfo
 	bucket  tokenBucket // publish rate limit, reader only
+	ctr     connCounters
 
 	aliases     []string   // inbound topic aliases, by alias; the reader's only
 	problemInfo bool       // a Reason String may be sent (set with cl)
@@ -269,7 +270,7 @@ func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
 	}
 	body, err := c.rd.readBody(fh.Remaining)
 	if err == nil {
-		c.srv.countIn(fh)
+		c.ctr.bytesIn.Add(int64(fh.Size() + fh.Remaining))
 	}
 	return fh, body, err
 }
@@ -400,7 +401,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 		return err
 	}
 	c.srv.stats.received.Add(1)
-	c.srv.stats.obs.receivedQoS[p.QoS].Add(1)
+	c.ctr.recvQoS[p.QoS].Add(1)
 	return c.afterReceive(now)
 }
 
@@ -419,7 +420,7 @@ func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Messa
 		return err
 	}
 	c.srv.stats.received.Add(1)
-	c.srv.stats.obs.receivedQoS[p.QoS].Add(1)
+	c.ctr.recvQoS[p.QoS].Add(1)
 	for i, dm := range deliver {
 		c.srv.routeAt(dm, cl, now, b)
 		deliver[i] = nil

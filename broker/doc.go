@@ -143,7 +143,9 @@
 // Collector is a Prometheus collector of the counters, read at scrape time,
 // and AdminHandler serves /metrics, /healthz and /readyz. The counters cost
 // one atomic add per packet read, per PUBLISH encoded and per batch
-// written; queue depths are summed over the sessions at scrape time.
+// written, on counters of the connection itself (summed at scrape time,
+// folded into the totals when it ends); queue depths are summed over the
+// sessions at scrape time.
 //
 // # Supervision and bad input
 //

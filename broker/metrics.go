@@ -11,23 +11,58 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 )
 
-// obsCounters are the counters of the metrics and $SYS topics beyond those
-// of Stats. Each is one atomic add where the event happens (per packet
-// read, per batch written).
-type obsCounters struct {
+// connCounters are a connection's own counters: its reader and its
+// writer (one at a time) add to them without contending with other
+// connections; they are summed at collection time and folded into the
+// server's obsCounters when the connection ends.
+type connCounters struct {
 	bytesIn, bytesOut atomic.Int64
-	receivedQoS       [3]atomic.Int64
-	sentQoS           [3]atomic.Int64
+	recvQoS, sentQoS  [3]atomic.Int64
+}
+
+// obsCounters are the counters of the metrics and $SYS topics beyond those
+// of Stats: the totals of the ended connections (guarded by Server.mu),
+// and drops by reason.
+type obsCounters struct {
+	bytesIn, bytesOut int64
+	recvQoS, sentQoS  [3]int64
 	droppedBy         [session.NumDropReasons]atomic.Int64
 }
 
-// countIn counts a packet read: its fixed header and body.
-func (s *Server) countIn(fh packet.FixedHeader) {
-	s.stats.obs.bytesIn.Add(int64(fh.Size() + fh.Remaining))
+// fold adds an ended connection's counters; Server.mu is held.
+func (o *obsCounters) fold(c *connCounters) {
+	o.bytesIn += c.bytesIn.Load()
+	o.bytesOut += c.bytesOut.Load()
+	for q := range 3 {
+		o.recvQoS[q] += c.recvQoS[q].Load()
+		o.sentQoS[q] += c.sentQoS[q].Load()
+	}
+}
+
+// traffic is a snapshot of the byte and message counters.
+type traffic struct {
+	bytesIn, bytesOut int64
+	recvQoS, sentQoS  [3]int64
+}
+
+// traffic sums the ended connections' counters and the open ones'.
+func (s *Server) traffic() traffic {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &s.stats.obs
+	t := traffic{bytesIn: o.bytesIn, bytesOut: o.bytesOut, recvQoS: o.recvQoS, sentQoS: o.sentQoS}
+	for c := range s.conns {
+		t.bytesIn += c.ctr.bytesIn.Load()
+		t.bytesOut += c.ctr.bytesOut.Load()
+		for q := range 3 {
+			t.recvQoS[q] += c.ctr.recvQoS[q].Load()
+			t.sentQoS[q] += c.ctr.sentQoS[q].Load()
+		}
+	}
+	return t
 }
 
 // Gauges is a snapshot of the server's state that takes a walk over the
@@ -126,13 +161,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descClients, st.Clients)
 	gauge(descSessions, st.Sessions)
 	gauge(descSubscriptions, st.Subscriptions)
-	o := &s.stats.obs
+	tr := s.traffic()
 	for q := range 3 {
-		counter(descMsgIn, o.receivedQoS[q].Load(), strconv.Itoa(q))
-		counter(descMsgOut, o.sentQoS[q].Load(), strconv.Itoa(q))
+		counter(descMsgIn, tr.recvQoS[q], strconv.Itoa(q))
+		counter(descMsgOut, tr.sentQoS[q], strconv.Itoa(q))
 	}
-	counter(descBytesIn, o.bytesIn.Load())
-	counter(descBytesOut, o.bytesOut.Load())
+	counter(descBytesIn, tr.bytesIn)
+	counter(descBytesOut, tr.bytesOut)
+	o := &s.stats.obs
 	var known int64
 	for r := session.DropReason(1); r < session.NumDropReasons; r++ {
 		n := o.droppedBy[r].Load()

@@ -120,6 +120,19 @@ func TestMetrics(t *testing.T) {
 		t.Error("no Go runtime metrics")
 	}
 
+	// The counters of ended connections stay in the totals.
+	bytesIn := value(mf, "tern_bytes_received_total")
+	sub.disconnect()
+	pub.disconnect()
+	eventually(t, "connections ended", func() bool { return s.Stats().Connections == 0 })
+	mf = scrape(t, hs.URL)
+	if got := value(mf, "tern_messages_received_total", "qos", "1"); got != n1 {
+		t.Errorf("after the connections ended: received qos 1 = %v, want %v", got, n1)
+	}
+	if got := value(mf, "tern_bytes_received_total"); got < bytesIn+4 { // + two DISCONNECTs
+		t.Errorf("after the connections ended: bytes received %v, want at least %v", got, bytesIn+4)
+	}
+
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
 		resp, err := http.Get(hs.URL + path)
 		must(t, err)

@@ -216,6 +216,7 @@ func (s *Server) serveConn(nc net.Conn) {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.stats.obs.fold(&c.ctr)
 	s.mu.Unlock()
 }
 

@@ -63,7 +63,7 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	g := s.Gauges(ctx)
 	cancel()
-	o := &s.stats.obs
+	tr := s.traffic()
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	uptime := int64(now.Sub(s.started) / time.Second)
 	vals := []struct{ topic, value string }{
@@ -79,8 +79,8 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 		{"$SYS/broker/publish/messages/received", i(stats.MessagesReceived)},
 		{"$SYS/broker/publish/messages/sent", i(stats.MessagesSent)},
 		{"$SYS/broker/publish/messages/dropped", i(stats.Dropped)},
-		{"$SYS/broker/bytes/received", i(o.bytesIn.Load())},
-		{"$SYS/broker/bytes/sent", i(o.bytesOut.Load())},
+		{"$SYS/broker/bytes/received", i(tr.bytesIn)},
+		{"$SYS/broker/bytes/sent", i(tr.bytesOut)},
 		{"$SYS/broker/subscriptions/count", i(stats.Subscriptions)},
 		{"$SYS/broker/store/messages/count", i(g.Queued)},
 		{"$SYS/broker/store/messages/bytes", i(g.QueuedBytes)},
@@ -90,7 +90,7 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 	}
 	// Loads: the per-minute rate over the last interval, damped with
 	// exp(-dt/period) [Mosquitto's calc_load].
-	cur := [5]int64{stats.MessagesReceived, stats.MessagesSent, o.bytesIn.Load(), o.bytesOut.Load(), s.stats.accepted.Load()}
+	cur := [5]int64{stats.MessagesReceived, stats.MessagesSent, tr.bytesIn, tr.bytesOut, s.stats.accepted.Load()}
 	if dt := now.Sub(st.prevTime).Seconds(); dt > 0 {
 		for k := range cur {
 			rate := float64(cur[k]-st.prev[k]) * 60 / dt

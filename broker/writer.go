@@ -266,7 +266,7 @@ func (c *conn) flush() (held bool) {
 		n, err := c.nc.Write(out)
 		c.inWrite.Store(false)
 		c.wmu.Unlock()
-		c.srv.stats.obs.bytesOut.Add(int64(n))
+		c.ctr.bytesOut.Add(int64(n))
 		if err != nil {
 			c.close(err)
 		}
@@ -350,7 +350,7 @@ func (c *conn) encode(cl *client, out []byte, ob *session.Outbound, sc *scratch)
 		if err == nil {
 			c.outAlias.commit()
 			c.srv.stats.sent.Add(1)
-			c.srv.stats.obs.sentQoS[p.QoS].Add(1)
+			c.ctr.sentQoS[p.QoS].Add(1)
 		}
 		p.Properties = packet.Properties{}
 		p.Payload = nil

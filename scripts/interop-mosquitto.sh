@@ -74,7 +74,7 @@ if ! wait_for "$work/tern.log" 'listen='; then
   exit 1
 fi
 host=127.0.0.1
-port=$(grep -o 'listen=[0-9.]*:[0-9]*' "$work/tern.log" | head -1 | sed 's/.*://')
+port=$(grep -o 'listen=[a-z]*:*/*[0-9.]*:[0-9]*' "$work/tern.log" | head -1 | sed 's/.*://')
 echo "interop: tern serve on $host:$port; $(mosquitto_pub --help 2>&1 | grep -o 'mosquitto_pub version [0-9.]*')"
 
 pub() { timeout "$deadline_secs" mosquitto_pub -h "$host" -p "$port" "$@"; }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
@@ -130,7 +131,13 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	if v5 {
 		pr := &p.Properties
 		if pr.Has(packet.PropAuthMethod) {
-			return refuse(0, packet.BadAuthenticationMethod, "enhanced authentication is not supported")
+			code, why, err := s.enhancedAuth(c, p, id)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return refuse(0, code, why)
+			}
 		}
 		if pr.Has(packet.PropReceiveMaximum) {
 			if pr.ReceiveMaximum == 0 { // [MQTT5-3.1.2-...] Receive Maximum 0 is a protocol error
@@ -149,7 +156,14 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		expiry = s.capExpiry(store.NeverExpire)
 	}
 
-	if err := s.authenticate(c, p, id); err != nil {
+	if c.authMethod != "" { // authenticated by the AUTH exchange
+		if err := s.checkClientID(c, p); err != nil {
+			return err
+		}
+		if p.WillFlag && !s.allow(c, auth.Publish, p.WillTopic) {
+			return refuse(0, packet.NotAuthorized, "will topic not authorized")
+		}
+	} else if err := s.authenticate(c, p, id); err != nil {
 		return err
 	}
 
@@ -294,6 +308,11 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
 		pr.Set(packet.PropMaximumPacketSize)
 		s.connackCaps(pr, &p.Properties)
+		if c.authMethod != "" { // [MQTT5-4.12.0-5]
+			pr.AuthMethod, pr.AuthData = c.authMethod, c.authData
+			pr.Set(packet.PropAuthMethod)
+			pr.Set(packet.PropAuthData)
+		}
 		if m := s.topicAliasMax(); m > 0 {
 			pr.TopicAliasMaximum = m
 			pr.Set(packet.PropTopicAliasMaximum)

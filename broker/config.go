@@ -102,6 +102,13 @@ type Config struct {
 	ServerReference string
 	ServerMoved     bool
 
+	// EnhancedAuth are the MQTT 5 enhanced authentication methods
+	// (section 4.12), e.g. NewSCRAMSHA256. A client using one is
+	// authenticated by it instead of Authenticator; a CONNECT naming
+	// another method gets CONNACK 0x8C. Re-authentication is not
+	// supported. Default: none.
+	EnhancedAuth []EnhancedAuth
+
 	// SharePolicy chooses the member of a shared subscription group
 	// ($share/{group}/{filter}) that receives a message, among the
 	// connected members: ShareRoundRobin (the default), ShareRandom or

@@ -53,6 +53,8 @@ type conn struct {
 	aliases     []string   // inbound topic aliases, by alias; the reader's only
 	problemInfo bool       // a Reason String may be sent (set with cl)
 	outAlias    outAliases // outbound topic aliases (cl.mu held)
+	authMethod  string     // the enhanced authentication method, if any
+	authData    []byte     // its final data, for CONNACK
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush

@@ -193,5 +193,12 @@
 // are sent unless the client set Request Problem Information 0. With
 // Config.ServerReference every CONNECT is refused with 0x9C or 0x9D.
 //
-// Not implemented yet: enhanced authentication (CONNACK 0x8C).
+// # Enhanced authentication
+//
+// A v5 CONNECT with an Authentication Method runs the matching
+// Config.EnhancedAuth method (NewSCRAMSHA256: SCRAM-SHA-256 as in RFC
+// 5802/7677) through AUTH 0x18 exchanges before CONNACK, which carries
+// the method and the final data; an unknown method gets CONNACK 0x8C, a
+// failed exchange 0x87. Re-authentication (AUTH 0x19) is not supported: a
+// protocol error.
 package broker

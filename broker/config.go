@@ -105,8 +105,8 @@ type Config struct {
 	// EnhancedAuth are the MQTT 5 enhanced authentication methods
 	// (section 4.12), e.g. NewSCRAMSHA256. A client using one is
 	// authenticated by it instead of Authenticator; a CONNECT naming
-	// another method gets CONNACK 0x8C. Re-authentication is not
-	// supported. Default: none.
+	// another method gets CONNACK 0x8C. Re-authentication (AUTH 0x19)
+	// uses the same method. Default: none.
 	EnhancedAuth []EnhancedAuth
 
 	// SharePolicy chooses the member of a shared subscription group

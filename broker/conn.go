@@ -50,11 +50,12 @@ type conn struct {
 	bucket  tokenBucket // publish rate limit, reader only
 	ctr     connCounters
 
-	aliases     []string   // inbound topic aliases, by alias; the reader's only
-	problemInfo bool       // a Reason String may be sent (set with cl)
-	outAlias    outAliases // outbound topic aliases (cl.mu held)
-	authMethod  string     // the enhanced authentication method, if any
-	authData    []byte     // its final data, for CONNACK
+	aliases     []string     // inbound topic aliases, by alias; the reader's only
+	problemInfo bool         // a Reason String may be sent (set with cl)
+	outAlias    outAliases   // outbound topic aliases (cl.mu held)
+	authMethod  string       // the enhanced authentication method, if any
+	authData    []byte       // its final data, for CONNACK
+	reauth      AuthExchange // a re-authentication in progress (reader only)
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
@@ -360,7 +361,7 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 	case *packet.Connect: // [MQTT-3.1.0-2] [MQTT5-3.1.0-2]
 		return protocolError("second CONNECT")
 	case *packet.Auth:
-		return protocolError("AUTH without an authentication method")
+		return c.onAuth(p)
 	}
 	return protocolError("%s is not sent to a server", fh.Type)
 }

@@ -199,6 +199,7 @@
 // Config.EnhancedAuth method (NewSCRAMSHA256: SCRAM-SHA-256 as in RFC
 // 5802/7677) through AUTH 0x18 exchanges before CONNACK, which carries
 // the method and the final data; an unknown method gets CONNACK 0x8C, a
-// failed exchange 0x87. Re-authentication (AUTH 0x19) is not supported: a
-// protocol error.
+// failed exchange 0x87. Re-authentication (AUTH 0x19, then 0x18 both
+// ways, AUTH 0x00 on success) runs while other packets flow; its failure
+// is DISCONNECT 0x87.
 package broker

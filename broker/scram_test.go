@@ -186,3 +186,45 @@ func TestEnhancedAuthRefusals_MQTT5_4_12_0_1(t *testing.T) {
 		t.Fatalf("unknown user: CONNACK %#x, want 0x87", byte(ack.ReasonCode))
 	}
 }
+
+// [MQTT5-4.12.1-1]: re-authentication after CONNACK: AUTH 0x19, AUTH 0x18
+// both ways, AUTH 0x00 with the server's signature; a failed one is
+// DISCONNECT 0x87 [MQTT5-4.12.1-2]; AUTH from a client that connected
+// without a method is a protocol error [MQTT5-4.12.0-7].
+func TestEnhancedReauth_MQTT5_4_12_1_1(t *testing.T) {
+	addr := scramServer(t)
+	c := dial(t, addr, packet.V5)
+	sc := &scramClient{user: "user", password: "pencil", cnonce: "first"}
+	c.send(scramConnect("re", sc.clientFirst()))
+	a := c.recv().(*packet.Auth)
+	c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+	if ack := c.recv().(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %#x", byte(ack.ReasonCode))
+	}
+	for _, password := range []string{"pencil", "wrong"} {
+		sc = &scramClient{user: "user", password: password, cnonce: "again-" + password}
+		re := authPacket(sc.clientFirst())
+		re.ReasonCode = packet.ReAuthenticate
+		c.send(re)
+		a = c.recv().(*packet.Auth)
+		if a.ReasonCode != packet.ContinueAuthentication {
+			t.Fatalf("AUTH %#x, want 0x18", byte(a.ReasonCode))
+		}
+		c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+		if password == "wrong" {
+			c.expectDisconnect(packet.NotAuthorized)
+			break
+		}
+		a = c.recv().(*packet.Auth)
+		want := "v=" + base64.StdEncoding.EncodeToString(hmacSHA256(sc.serverKey, sc.authMsg))
+		if a.ReasonCode != packet.Success || string(a.Properties.AuthData) != want {
+			t.Fatalf("AUTH %#x data %q, want 0x00 %q", byte(a.ReasonCode), a.Properties.AuthData, want)
+		}
+		c.subscribe(1, "still/connected", 0)
+	}
+
+	plain := dial(t, addr, packet.V5)
+	plain.mustConnect("plain", true)
+	plain.send(authPacket(nil))
+	plain.expectDisconnect(packet.ProtocolError)
+}

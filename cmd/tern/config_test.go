@@ -168,12 +168,16 @@ func TestAuthSummary(t *testing.T) {
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	return selfSignedCN(t, dir, "tern")
+}
+
+func selfSignedCN(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tern"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
@@ -370,5 +374,39 @@ func TestConfigExampleAndDocs(t *testing.T) {
 		if fs.Lookup(ck.flag) == nil {
 			t.Errorf("%s: no flag --%s", key, ck.flag)
 		}
+	}
+}
+
+// SIGHUP reloads the TLS certificate: new handshakes get the new one, and
+// a connection made before keeps working.
+func TestServeTLSReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	cf, kf, pool1 := selfSignedCN(t, dir, "first")
+	addrs, logs := startServe(t, &serveOptions{tlsListen: []string{"127.0.0.1:0"}, certFile: cf, keyFile: kf})
+	addr := addrs[0].String()
+	old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if c := connackOn(t, old, packet.V311, "", ""); c != 0 {
+		t.Fatalf("CONNACK %#x", byte(c))
+	}
+	_, _, pool2 := selfSignedCN(t, dir, "second") // overwrites cert.pem and key.pem
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitLog(t, logs, "reloaded on SIGHUP")
+	nc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool2})
+	if err != nil {
+		t.Fatalf("after the reload: %v", err)
+	}
+	defer nc.Close()
+	if cn := nc.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "second" {
+		t.Fatalf("certificate %q after the reload, want second", cn)
+	}
+	b, _ := packet.Append(nil, &packet.Pingreq{}, packet.V311)
+	old.Write(b)
+	p, err := packet.ReadPacket(bufio.NewReader(old), packet.V311, 0)
+	if err != nil || p.Type() != packet.PINGRESP {
+		t.Fatalf("connection made before the reload: %v %v", p, err)
 	}
 }

@@ -87,6 +87,11 @@ type Stats struct {
 // New returns a Server configured by cfg (see Config for the defaults).
 func New(cfg Config) (*Server, error) {
 	c := cfg.withDefaults()
+	switch c.SharePolicy {
+	case "", ShareRoundRobin, ShareRandom, ShareHashTopic:
+	default:
+		return nil, fmt.Errorf("broker: unknown SharePolicy %q", c.SharePolicy)
+	}
 	s := &Server{
 		cfg:       c,
 		started:   time.Now(),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store/memory"
 )
 
 // publishQoS1 publishes and waits for PUBACK, so the message is routed.
@@ -224,5 +225,41 @@ func TestSharedSubscriptionPrefersConnected(t *testing.T) {
 				t.Fatalf("offline member got %q, want only p/9", p.Topic)
 			}
 		})
+	}
+}
+
+// With a Store, a persistent member's shared subscription survives a
+// restart: the group's messages published while it is offline wait in its
+// session.
+func TestSharedSubscriptionSurvivesRestart(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	addr, stop := runOn(t, Config{Store: st})
+	m := dial(t, addr, packet.V5)
+	m.mustConnect("member", false, withSessionExpiry(300))
+	m.subscribe(1, "$share/g/d/+", 1)
+	m.disconnect()
+	stop()
+
+	addr, stop = runOn(t, Config{Store: st})
+	defer stop()
+	pub := dial(t, addr, packet.V5)
+	pub.mustConnect("pub", true)
+	pub.send(&packet.Publish{Topic: "d/1", QoS: 1, PacketID: 1, Payload: []byte("kept")})
+	if a := pub.recvAck(packet.PUBACK); a.ReasonCode != packet.Success {
+		t.Fatalf("PUBACK %#x: the restored shared subscription does not match", byte(a.ReasonCode))
+	}
+	back := dial(t, addr, packet.V5)
+	if ack := back.mustConnect("member", false, withSessionExpiry(300)); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	if p := back.recvPublish(); string(p.Payload) != "kept" {
+		t.Fatalf("got %q", p.Payload)
+	}
+}
+
+func TestSharePolicyUnknown(t *testing.T) {
+	if _, err := New(Config{SharePolicy: "fastest", Logger: testLogger()}); err == nil {
+		t.Fatal("New accepted an unknown SharePolicy")
 	}
 }

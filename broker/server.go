@@ -139,7 +139,7 @@ func (s *Server) Stats() Stats {
 		Connections:       int64(nconn),
 		Clients:           s.stats.connected.Load(),
 		Sessions:          int64(nsess),
-		Subscriptions:     int64(s.subs.Len()),
+		Subscriptions:     int64(s.subs.Len()) + s.shared.members.Load(),
 		MessagesReceived:  s.stats.received.Load(),
 		MessagesSent:      s.stats.sent.Load(),
 		Dropped:           s.stats.dropped.Load(),

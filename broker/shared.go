@@ -51,6 +51,8 @@ type sharedSubs struct {
 	seed   maphash.Seed
 	trie   *topic.Trie[*shareGroup, struct{}]
 
+	members atomic.Int64 // (member, group) pairs, for Stats
+
 	mu      sync.Mutex
 	groups  map[string]*shareGroup
 	pending []handoff // messages of ended members, to deliver to the rest of their group
@@ -103,6 +105,7 @@ func (s *Server) addSub(filter string, cl *client, sub subscription) {
 	}
 	ms = append(ms, shareMember{cl: cl, sub: sub})
 	g.members.Store(&ms)
+	sh.members.Add(int64(len(ms) - len(old)))
 }
 
 // removeSub removes the subscription of cl to filter, shared or not.
@@ -126,6 +129,7 @@ func (s *Server) removeSub(filter string, cl *client) {
 		}
 	}
 	g.members.Store(&ms)
+	sh.members.Add(int64(len(ms) - len(old)))
 	if len(ms) == 0 {
 		delete(sh.groups, filter)
 		sh.trie.Unsubscribe(g.filter, g)

@@ -23,7 +23,7 @@ func publishQoS1(c *tclient, id uint16, topic, payload string) {
 // same filter gets every message; Shared Subscription Available is not
 // announced as 0.
 func TestSharedSubscriptionRoundRobin_MQTT5_4_8_2_1(t *testing.T) {
-	_, addr := startServer(t, Config{})
+	s, addr := startServer(t, Config{})
 	var members []*tclient
 	for i, v := range []packet.Version{packet.V5, packet.V5, packet.V311} {
 		c := dial(t, addr, v)
@@ -60,6 +60,9 @@ func TestSharedSubscriptionRoundRobin_MQTT5_4_8_2_1(t *testing.T) {
 			all = append(all, string(p.Payload))
 		}
 		c.expectNothing(50 * time.Millisecond)
+	}
+	if got := s.Stats().Subscriptions; got != int64(len(members)+1) {
+		t.Errorf("Stats().Subscriptions = %d, want %d", got, len(members)+1)
 	}
 	slices.Sort(all)
 	if len(all) != n || slices.Compact(all) == nil || len(slices.Compact(all)) != n {

@@ -80,8 +80,8 @@ async function topicAliases () {
 async function sharedSubscriptions () {
   const filter = `$share/js/shared/${run}`
   const members = []
-  for (const i of [1, 2]) {
-    const { c } = await connect(`member${i}`)
+  for (const v of [5, 4]) { // an MQTT 5 and an MQTT 3.1.1 member
+    const { c } = await connect(`member${v}`, { protocolVersion: v })
     await subscribe(c, filter)
     members.push(c)
   }
@@ -93,7 +93,7 @@ async function sharedSubscriptions () {
   await quiet(200)
   if (new Set(got).size !== n) fail(`shared subscriptions: members got ${got}`)
   members.forEach((c) => c.end()); pub.end()
-  console.log(`ok shared subscriptions (${n} messages, ${n / 2} to each of 2 members)`)
+  console.log(`ok shared subscriptions (${n} messages, ${n / 2} to each of 2 members, MQTT 5 and 3.1.1)`)
 }
 
 async function requestResponse () {

@@ -88,10 +88,13 @@ func (s *Server) connackCaps(pr *packet.Properties, req *packet.Properties) {
 		pr.SubIDAvailable = 0
 		pr.Set(packet.PropSubIDAvailable)
 	}
+	// Shared Subscription Available: 1 is the default meaning of its
+	// absence, announced anyway for clients that look for it.
+	pr.SharedSubAvailable = 1
 	if s.cfg.SharedSubscriptionsUnavailable {
 		pr.SharedSubAvailable = 0
-		pr.Set(packet.PropSharedSubAvailable)
 	}
+	pr.Set(packet.PropSharedSubAvailable)
 	if ka := s.cfg.ServerKeepAlive; ka > 0 { // [MQTT5-3.2.2-21]
 		pr.ServerKeepAlive = uint16(min(ka/time.Second, 65535))
 		pr.Set(packet.PropServerKeepAlive)

@@ -8,13 +8,17 @@ import (
 )
 
 // The CONNACK of a default server announces no restriction: absent
-// properties mean available (sections 3.2.2.3.4 to 3.2.2.3.13).
+// properties mean available (sections 3.2.2.3.4 to 3.2.2.3.13); Shared
+// Subscription Available is announced as 1.
 func TestConnackDefaultCapabilities(t *testing.T) {
 	_, addr := startServer(t, Config{})
 	c := dial(t, addr, packet.V5)
 	pr := c.mustConnect("d", true).Properties
+	if !pr.Has(packet.PropSharedSubAvailable) || pr.SharedSubAvailable != 1 {
+		t.Errorf("Shared Subscription Available %d (present %v), want 1", pr.SharedSubAvailable, pr.Has(packet.PropSharedSubAvailable))
+	}
 	for _, id := range []packet.PropID{packet.PropMaximumQoS, packet.PropRetainAvailable, packet.PropWildcardSubAvailable,
-		packet.PropSubIDAvailable, packet.PropSharedSubAvailable, packet.PropServerKeepAlive, packet.PropResponseInfo} {
+		packet.PropSubIDAvailable, packet.PropServerKeepAlive, packet.PropResponseInfo} {
 		if pr.Has(id) {
 			t.Errorf("property %#x announced by default", byte(id))
 		}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/tern-mq/tern/auth"
@@ -92,10 +93,22 @@ func (s *Server) allow(c *conn, action auth.Action, topic string) bool {
 	} else {
 		s.stats.auth.publishDenied.Add(1)
 	}
-	s.log.Info("not authorized", "action", action.String(), "client", c.authz.ClientID,
-		"username", c.authz.Username, "remote", c.remote, "topic", topic)
+	// A client that keeps trying does not flood the log: the first
+	// refusals of a connection are logged at info level, the rest at debug.
+	c.denials++
+	level := slog.LevelInfo
+	if c.denials > logDenials {
+		level = slog.LevelDebug
+	}
+	if s.log.Enabled(s.ctx, level) {
+		s.log.Log(s.ctx, level, "not authorized", "action", action.String(), "client", c.authz.ClientID,
+			"username", c.authz.Username, "remote", c.remote, "topic", topic, "refusals", c.denials)
+	}
 	return false
 }
+
+// logDenials is the number of refusals per connection logged at info level.
+const logDenials = 10
 
 // deniedCode is the SUBACK code of a refused filter: 0x87 Not authorized
 // in MQTT 5, the failure code 0x80 before [MQTT-3.9.3-2].

@@ -3,8 +3,11 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tern-mq/tern/auth"
@@ -217,4 +220,39 @@ func TestAuthWillDenied(t *testing.T) {
 	c.expectClosed()
 	c = dial(t, addr, packet.V5)
 	c.mustConnect("w", true, withLogin("alice", "secret"), withWill("in/will", "x", 0, false))
+}
+
+// The first refusals of a connection are logged at info level, the others
+// at debug level only.
+func TestAuthDenialLogBounded(t *testing.T) {
+	var logs syncLog
+	authn, authz := fileAuth(t, testACL, false)
+	_, addr := startServer(t, Config{Authenticator: authn, Authorizer: authz,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	c := dial(t, addr, packet.V311)
+	c.mustConnect("noisy", true, withLogin("alice", "secret"))
+	for i := range 3 * logDenials {
+		c.send(&packet.Publish{Topic: "out/x", QoS: 1, PacketID: uint16(i + 1)})
+		c.recvAck(packet.PUBACK)
+	}
+	if n := strings.Count(logs.String(), `msg="not authorized"`); n != logDenials {
+		t.Fatalf("%d refusals logged at info level, want %d", n, logDenials)
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

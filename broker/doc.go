@@ -119,8 +119,9 @@
 // Not authorized), for each PUBLISH (refused: PUBACK/PUBREC 0x87 in MQTT 5;
 // acknowledged and dropped before) and for each SUBSCRIBE filter (SUBACK
 // 0x87, 0x80 before MQTT 5). Deliveries are not checked again. Every
-// refusal is logged with the client, its address and the topic, and
-// counted in Stats.
+// refusal is counted in Stats and logged with the client, its address and
+// the topic (the first ten of a connection at info level, the others at
+// debug level, so a client that keeps trying does not flood the log).
 //
 // # Listeners
 //

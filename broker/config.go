@@ -111,8 +111,10 @@ type Config struct {
 
 	// SharePolicy chooses the member of a shared subscription group
 	// ($share/{group}/{filter}) that receives a message, among the
-	// connected members: ShareRoundRobin (the default), ShareRandom or
-	// ShareHashTopic.
+	// connected members: ShareRoundRobin (the default), ShareRandom,
+	// ShareHashTopic or ShareHashClient (the publisher's client
+	// identifier). The hashes keep a topic's or a publisher's messages on
+	// one member, in order, while the group's membership is unchanged.
 	SharePolicy string
 
 	// Store persists sessions, their in-flight state and retained

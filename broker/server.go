@@ -88,7 +88,7 @@ type Stats struct {
 func New(cfg Config) (*Server, error) {
 	c := cfg.withDefaults()
 	switch c.SharePolicy {
-	case "", ShareRoundRobin, ShareRandom, ShareHashTopic:
+	case "", ShareRoundRobin, ShareRandom, ShareHashTopic, ShareHashClient:
 	default:
 		return nil, fmt.Errorf("broker: unknown SharePolicy %q", c.SharePolicy)
 	}

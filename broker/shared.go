@@ -30,6 +30,7 @@ const (
 	ShareRoundRobin = "round-robin" // the default: members in turn
 	ShareRandom     = "random"      // a uniformly random member
 	ShareHashTopic  = "hash-topic"  // a topic always goes to the same member while the group is unchanged
+	ShareHashClient = "hash-client" // a publisher's messages always go to the same member while the group is unchanged
 )
 
 // shareGroup is one shared subscription: its members and their options.
@@ -194,7 +195,7 @@ func (s *Server) flushHandoffs() {
 	s.shared.mu.Unlock()
 	now := time.Now()
 	for _, h := range p {
-		m, ok := s.pick(h.g, h.d.Msg.Topic)
+		m, ok := s.pick(h.g, h.d.Msg.Topic, nil)
 		if !ok {
 			continue // no member left: the message ends with the session
 		}
@@ -208,7 +209,7 @@ func (s *Server) flushHandoffs() {
 func (s *Server) matchShared(name string, r *router) {
 	s.shared.trie.Match(name, r.addGroup)
 	for _, g := range r.groups {
-		if m, ok := s.pick(g, name); ok {
+		if m, ok := s.pick(g, name, r.from); ok {
 			r.targets = append(r.targets, target{cl: m.cl, qos: m.sub.qos, rap: m.sub.rap, subIDs: m.sub.subIDs})
 		}
 	}
@@ -216,8 +217,9 @@ func (s *Server) matchShared(name string, r *router) {
 	r.groups = r.groups[:0]
 }
 
-// pick chooses the member of g that receives a message on name.
-func (s *Server) pick(g *shareGroup, name string) (shareMember, bool) {
+// pick chooses the member of g that receives a message on name published
+// by from (nil: a will, or a hand-over).
+func (s *Server) pick(g *shareGroup, name string, from *client) (shareMember, bool) {
 	ms := *g.members.Load()
 	n := len(ms)
 	if n == 0 {
@@ -229,6 +231,12 @@ func (s *Server) pick(g *shareGroup, name string) (shareMember, bool) {
 		start = rand.IntN(n)
 	case ShareHashTopic:
 		start = int(maphash.String(s.shared.seed, name) % uint64(n))
+	case ShareHashClient:
+		key := name
+		if from != nil {
+			key = from.id
+		}
+		start = int(maphash.String(s.shared.seed, key) % uint64(n))
 	default:
 		start = int(g.next.Add(1)-1) % n
 	}

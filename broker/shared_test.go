@@ -197,7 +197,7 @@ func TestSharedSubscriptionHandover_MQTT5_4_8_2_5(t *testing.T) {
 // another member is connected; with none connected, messages wait in an
 // offline member's session.
 func TestSharedSubscriptionPrefersConnected(t *testing.T) {
-	for _, policy := range []string{ShareRoundRobin, ShareRandom, ShareHashTopic} {
+	for _, policy := range []string{ShareRoundRobin, ShareRandom, ShareHashTopic, ShareHashClient} {
 		t.Run(policy, func(t *testing.T) {
 			s, addr := startServer(t, Config{SharePolicy: policy})
 			off := dial(t, addr, packet.V311)
@@ -264,5 +264,46 @@ func TestSharedSubscriptionSurvivesRestart(t *testing.T) {
 func TestSharePolicyUnknown(t *testing.T) {
 	if _, err := New(Config{SharePolicy: "fastest", Logger: testLogger()}); err == nil {
 		t.Fatal("New accepted an unknown SharePolicy")
+	}
+}
+
+// ShareHashTopic and ShareHashClient keep a topic's, or a publisher's,
+// messages on one member.
+func TestSharePolicyHash(t *testing.T) {
+	for _, policy := range []string{ShareHashTopic, ShareHashClient} {
+		t.Run(policy, func(t *testing.T) {
+			_, addr := startServer(t, Config{SharePolicy: policy})
+			var members []*tclient
+			for i := range 3 {
+				c := dial(t, addr, packet.V5)
+				c.mustConnect(fmt.Sprintf("h%d", i), true)
+				c.subscribe(1, "$share/g/h/#", 0)
+				members = append(members, c)
+			}
+			pub := dial(t, addr, packet.V5)
+			pub.mustConnect("pub", true)
+			const n = 6
+			for i := range n {
+				topic := "h/one"
+				if policy == ShareHashClient {
+					topic = fmt.Sprintf("h/%d", i) // varying topics, one publisher
+				}
+				publishQoS1(pub, uint16(i+1), topic, "x")
+			}
+			counts := make([]int, len(members))
+			total := 0
+			for i, c := range members {
+				for {
+					if _, err := c.read(100 * time.Millisecond); err != nil {
+						break
+					}
+					counts[i]++
+					total++
+				}
+			}
+			if total != n || !slices.Contains(counts, n) {
+				t.Fatalf("deliveries per member %v, want all %d to one", counts, n)
+			}
+		})
 	}
 }

@@ -133,6 +133,15 @@
 // accepts MQTT over WebSocket (path /mqtt, subprotocol "mqtt", binary
 // messages) with or without TLS.
 //
+// # Limits
+//
+// MaxConnections closes a connection beyond it at accept, before any
+// read; MaxClientIDLength refuses a longer client identifier with CONNACK
+// 0x85 (0x02 before MQTT 5); PublishRate and PublishBurst are a token
+// bucket per connection, checked by its reader without a lock: a client
+// publishing faster is disconnected (DISCONNECT 0x96 Message rate too high
+// in MQTT 5). Each refusal is logged and counted.
+//
 // # Observability
 //
 // Every Config.SysInterval (0: never; tern serve: 10 s) the $SYS/broker/... topics, with

@@ -43,6 +43,21 @@ type serveOptions struct {
 	maxQueued        int
 	maxQueuedBytes   int
 	maxSessionExpiry time.Duration
+	connectTimeout   time.Duration
+
+	sendWindow    int
+	queueQoS0     bool
+	retryInterval time.Duration
+	retryMax      time.Duration
+	sharePolicy   string
+
+	maximumQoS        int
+	retainAvailable   bool
+	wildcardSubs      bool
+	subscriptionIDs   bool
+	sharedSubs        bool
+	topicAliasMaximum int
+	serverKeepAlive   time.Duration
 
 	adminListen string
 	sysInterval time.Duration
@@ -72,6 +87,19 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxQueued, "max-queued", broker.DefaultMaxQueued, "messages queued per session; more are dropped and counted")
 	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "payload bytes queued per session")
 	fs.DurationVar(&o.maxSessionExpiry, "max-session-expiry", 0, "cap of the session expiry interval; lifetime of a disconnected 3.1.1 persistent session (0: no cap)")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", broker.DefaultConnectTimeout, "time a new connection has to send CONNECT")
+	fs.IntVar(&o.sendWindow, "send-window", broker.DefaultSendWindow, "QoS 1/2 messages in flight towards a client (MQTT 5: at most its Receive Maximum)")
+	fs.BoolVar(&o.queueQoS0, "queue-qos0", false, "queue QoS 0 messages for disconnected persistent sessions")
+	fs.DurationVar(&o.retryInterval, "retry-interval", 0, "resend unacknowledged QoS 1/2 messages to connected 3.1/3.1.1 clients after this time, doubling (0: on reconnect only)")
+	fs.DurationVar(&o.retryMax, "retry-max", 0, "cap of the doubling --retry-interval (0: no cap)")
+	fs.StringVar(&o.sharePolicy, "share-policy", broker.ShareRoundRobin, "member of a shared subscription group that gets a message: round-robin, random, hash-topic or hash-client")
+	fs.IntVar(&o.maximumQoS, "maximum-qos", 2, "highest QoS accepted and granted: 0, 1 or 2")
+	fs.BoolVar(&o.retainAvailable, "retain-available", true, "accept retained messages (false: PUBLISH with RETAIN is refused)")
+	fs.BoolVar(&o.wildcardSubs, "wildcard-subscriptions", true, "accept filters with + and #")
+	fs.BoolVar(&o.subscriptionIDs, "subscription-identifiers", true, "accept MQTT 5 subscription identifiers")
+	fs.BoolVar(&o.sharedSubs, "shared-subscriptions", true, "accept $share/GROUP/ filters")
+	fs.IntVar(&o.topicAliasMaximum, "topic-alias-maximum", 10, "topic aliases an MQTT 5 client may define towards the server (0: none)")
+	fs.DurationVar(&o.serverKeepAlive, "server-keep-alive", 0, "keep alive imposed on MQTT 5 clients, whole seconds (0: the client's own)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "HTTP address of /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9090 (default: off)")
 	fs.DurationVar(&o.sysInterval, "sys-interval", broker.DefaultSysInterval, "period of the $SYS/broker/... topics; 0 turns them off")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
@@ -89,6 +117,17 @@ func (o *serveOptions) validate() error {
 		if c.v < 0 {
 			return fmt.Errorf("--%s %d: want 0 or more", c.name, c.v)
 		}
+	}
+	if o.maximumQoS < 0 || o.maximumQoS > 2 {
+		return fmt.Errorf("--maximum-qos %d: want 0, 1 or 2", o.maximumQoS)
+	}
+	if o.topicAliasMaximum < 0 || o.topicAliasMaximum > 65535 {
+		return fmt.Errorf("--topic-alias-maximum %d: want 0 to 65535", o.topicAliasMaximum)
+	}
+	switch o.sharePolicy {
+	case "", broker.ShareRoundRobin, broker.ShareRandom, broker.ShareHashTopic, broker.ShareHashClient:
+	default:
+		return fmt.Errorf("--share-policy %q: want round-robin, random, hash-topic or hash-client", o.sharePolicy)
 	}
 	if o.receiveMaximum > 65535 {
 		return fmt.Errorf("--receive-maximum %d: want at most 65535", o.receiveMaximum)
@@ -152,10 +191,26 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		return broker.Config{}, nil, err
 	}
 	sys := o.sysInterval // 0: off
+	maxQoS := 0          // broker.Config: 0 means 2
+	switch {
+	case o.maximumQoS == 1:
+		maxQoS = 1
+	case o.maximumQoS == 0:
+		maxQoS = -1
+	}
+	aliases := o.topicAliasMaximum
+	if aliases == 0 {
+		aliases = -1 // broker.Config: negative means none
+	}
 	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version,
 		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
 		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,
 		MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, MaxSessionExpiry: o.maxSessionExpiry,
+		ConnectTimeout: o.connectTimeout, SendWindow: o.sendWindow, QueueQoS0: o.queueQoS0,
+		RetryInterval: o.retryInterval, RetryMax: o.retryMax, SharePolicy: o.sharePolicy,
+		MaximumQoS: maxQoS, RetainUnavailable: !o.retainAvailable, WildcardSubscriptionsUnavailable: !o.wildcardSubs,
+		SubscriptionIDsUnavailable: !o.subscriptionIDs, SharedSubscriptionsUnavailable: !o.sharedSubs,
+		TopicAliasMaximum: aliases, ServerKeepAlive: o.serverKeepAlive,
 	}, reload, nil
 }
 

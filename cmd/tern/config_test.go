@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tern-mq/tern/auth"
+	"github.com/tern-mq/tern/broker"
 	"github.com/tern-mq/tern/packet"
 )
 
@@ -408,5 +409,49 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	p, err := packet.ReadPacket(bufio.NewReader(old), packet.V311, 0)
 	if err != nil || p.Type() != packet.PINGRESP {
 		t.Fatalf("connection made before the reload: %v %v", p, err)
+	}
+}
+
+// The protocol options map onto broker.Config, whose zero values mean
+// the defaults.
+func TestBrokerConfigFromOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		check func(c broker.Config) bool
+	}{
+		{nil, func(c broker.Config) bool {
+			return c.MaximumQoS == 0 && c.TopicAliasMaximum == 10 && !c.RetainUnavailable && c.SysInterval == broker.DefaultSysInterval
+		}},
+		{[]string{"--maximum-qos", "1"}, func(c broker.Config) bool { return c.MaximumQoS == 1 }},
+		{[]string{"--maximum-qos", "0"}, func(c broker.Config) bool { return c.MaximumQoS < 0 }},
+		{[]string{"--topic-alias-maximum", "0"}, func(c broker.Config) bool { return c.TopicAliasMaximum < 0 }},
+		{[]string{"--retain-available=false", "--shared-subscriptions=false"}, func(c broker.Config) bool {
+			return c.RetainUnavailable && c.SharedSubscriptionsUnavailable && !c.WildcardSubscriptionsUnavailable
+		}},
+		{[]string{"--sys-interval", "0"}, func(c broker.Config) bool { return c.SysInterval == 0 }},
+	} {
+		var o serveOptions
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		o.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.validate(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		c, _, err := o.brokerConfig(slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tc.check(c) {
+			t.Errorf("%v: %+v", tc.args, c)
+		}
+	}
+	var o serveOptions
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.register(fs)
+	fs.Parse([]string{"--maximum-qos", "3"})
+	if err := o.validate(); err == nil {
+		t.Error("--maximum-qos 3 accepted")
 	}
 }

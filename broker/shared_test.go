@@ -219,6 +219,8 @@ func TestSharedSubscriptionPrefersConnected(t *testing.T) {
 				on.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: p.PacketID})
 			}
 			on.disconnect() // the group now has only the offline member
+			// Wait for the detach, or p/9 may still go to the member leaving.
+			eventually(t, "the second member gone", func() bool { return s.Stats().Connections == 1 })
 			publishQoS1(pub, 9, "p/9", "late")
 			back := dial(t, addr, packet.V311)
 			if ack := back.mustConnect("off", false); !ack.SessionPresent {

@@ -36,36 +36,6 @@ func (m *msgState) empty() bool {
 	return len(m.queue) == 0 && len(m.flights) == 0 && len(m.inbound) == 0 && m.nextID == 0 && m.nextSeq == 0
 }
 
-// validate reports the first change that no backend could store. Changes are
-// otherwise applied as blind writes (a removal of an absent entry does
-// nothing), as a key-value backend would.
-func validate(u *store.Update) error {
-	if u.ClientID == "" {
-		return fmt.Errorf("empty client identifier: %w", store.ErrInvalid)
-	}
-	for i := range u.Changes {
-		c := &u.Changes[i]
-		switch c.Kind {
-		case session.ChangeQueued, session.ChangeInflight:
-			if c.Delivery.Msg == nil {
-				return fmt.Errorf("client %q change %d (%v): no message: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-			}
-			if c.Kind == session.ChangeInflight && (c.PacketID == 0 || c.Delivery.QoS == packet.QoS0 || c.Delivery.QoS > packet.QoS2) {
-				return fmt.Errorf("client %q change %d (%v): packet identifier %d, QoS %d: %w",
-					u.ClientID, i, c.Kind, c.PacketID, c.Delivery.QoS, store.ErrInvalid)
-			}
-		case session.ChangeRemoved:
-		case session.ChangePubrec, session.ChangeAcked, session.ChangeInbound, session.ChangeReleased:
-			if c.PacketID == 0 {
-				return fmt.Errorf("client %q change %d (%v): packet identifier 0: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-			}
-		default:
-			return fmt.Errorf("client %q change %d: unknown kind %d: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 // apply applies validated changes, taking and releasing body references.
 func (m *msgState) apply(s *Store, changes []session.Change) {
 	for i := range changes {
@@ -203,7 +173,7 @@ func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
 		return err
 	}
 	for i := range updates {
-		if err := validate(&updates[i]); err != nil {
+		if err := updates[i].Validate(); err != nil {
 			return fmt.Errorf("store: apply: %w", err)
 		}
 	}

@@ -331,7 +331,7 @@ func (s *Store) LoadSessions(ctx context.Context) ([]store.SessionRecord, error)
 func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
 	const op = "store: apply"
 	for i := range updates {
-		if err := validate(&updates[i]); err != nil {
+		if err := updates[i].Validate(); err != nil {
 			if err := s.check(ctx, op); err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 
 	pdb "github.com/cockroachdb/pebble/v2"
@@ -47,35 +46,6 @@ func (m *msgState) empty() bool {
 type body struct {
 	msg  *session.Message
 	refs int
-}
-
-// validate reports the first change that cannot be stored, before anything
-// is written.
-func validate(u *store.Update) error {
-	if u.ClientID == "" {
-		return fmt.Errorf("empty client identifier: %w", store.ErrInvalid)
-	}
-	for i := range u.Changes {
-		c := &u.Changes[i]
-		switch c.Kind {
-		case session.ChangeQueued, session.ChangeInflight:
-			if c.Delivery.Msg == nil {
-				return fmt.Errorf("client %q change %d (%v): no message: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-			}
-			if c.Kind == session.ChangeInflight && (c.PacketID == 0 || c.Delivery.QoS == packet.QoS0 || c.Delivery.QoS > packet.QoS2) {
-				return fmt.Errorf("client %q change %d (%v): packet identifier %d, QoS %d: %w",
-					u.ClientID, i, c.Kind, c.PacketID, c.Delivery.QoS, store.ErrInvalid)
-			}
-		case session.ChangeRemoved:
-		case session.ChangePubrec, session.ChangeAcked, session.ChangeInbound, session.ChangeReleased:
-			if c.PacketID == 0 {
-				return fmt.Errorf("client %q change %d (%v): packet identifier 0: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-			}
-		default:
-			return fmt.Errorf("client %q change %d: unknown kind %d: %w", u.ClientID, i, c.Kind, store.ErrInvalid)
-		}
-	}
-	return nil
 }
 
 // ref takes a reference to msg's body, writing the body when it is new, and

@@ -100,6 +100,9 @@ func (s *Session) Connected(now time.Time, gen uint64, peer Peer) {
 			s.pubrel(now, i, true, s.cfg.Retry.Initial)
 		case s.tooLarge(&e.d):
 			s.endFlight(i, packet.Success, DropTooLarge) // [MQTT5-3.1.2-25]
+		case !e.sent && s.expired(now, e.d.Msg):
+			// Onward delivery never started: the copy is deleted [MQTT5-3.3.2-5].
+			s.endFlight(i, packet.Success, DropExpired)
 		case s.v5() && s.quota >= s.window:
 			e.deferred = true
 			s.deferred++
@@ -114,12 +117,19 @@ func (s *Session) Connected(now time.Time, gen uint64, peer Peer) {
 // resume resends deferred PUBLISH packets, in order, while the window has
 // room, then fills it from the queue.
 func (s *Session) resume(now time.Time) {
-	for i := s.fl.head; i >= 0 && s.deferred > 0 && s.quota < s.window; i = s.fl.slots[i].next {
-		if e := &s.fl.slots[i]; e.deferred {
+	for i := s.fl.head; i >= 0 && s.deferred > 0 && s.quota < s.window; {
+		e := &s.fl.slots[i]
+		next := e.next // read before endFlight frees the slot
+		if e.deferred {
 			e.deferred = false
 			s.deferred--
-			s.publish(now, i, e.sent, s.cfg.Retry.Initial)
+			if !e.sent && s.expired(now, e.d.Msg) {
+				s.endFlight(i, packet.Success, DropExpired) // [MQTT5-3.3.2-5]
+			} else {
+				s.publish(now, i, e.sent, s.cfg.Retry.Initial)
+			}
 		}
+		i = next
 	}
 	s.pump(now)
 }

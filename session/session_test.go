@@ -563,3 +563,23 @@ func TestReleaseBuffers(t *testing.T) {
 	mustNil(t, s.Send(t0, dlv(msg("again", 2))))
 	expect(t, drain(s).Packets, "PUBLISH(3001,again,q2)")
 }
+
+// A flight restored unsent whose message expired is deleted, not sent: onward
+// delivery never started [MQTT5-3.3.2-5].
+func TestMQTT5_3_3_2_5_ExpiredUnsentFlight(t *testing.T) {
+	expired := &Message{Topic: "old", QoS: 1, Expires: t0.Add(5 * time.Second)}
+	sent := &Message{Topic: "sent", QoS: 1, Expires: t0.Add(5 * time.Second)}
+	fresh := &Message{Topic: "new", QoS: 1}
+	s, err := Restore(v5cfg, State{NextID: 4, NextSeq: 4, Inflight: []InflightEntry{
+		{PacketID: 1, Stage: AwaitPuback, Seq: 1, Delivery: dlv(expired)},
+		{PacketID: 2, Stage: AwaitPuback, Seq: 2, Sent: true, Delivery: dlv(sent)},
+		{PacketID: 3, Stage: AwaitPuback, Seq: 3, Delivery: dlv(fresh)},
+	}})
+	mustNil(t, err)
+	s.Connected(t0.Add(10*time.Second), 1, v5peer)
+	rd := drain(s)
+	expect(t, rd.Packets, "PUBLISH(2,sent,q1,dup) PUBLISH(3,new,q1)")
+	if s.Stats().Dropped[DropExpired] != 1 {
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}

@@ -2,10 +2,8 @@ package client_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/tern-mq/tern/broker"
 	"github.com/tern-mq/tern/client"
+	"github.com/tern-mq/tern/internal/brokertest"
 	"github.com/tern-mq/tern/packet"
 )
 
@@ -44,27 +43,8 @@ func ternBroker(t testing.TB, cfg broker.Config) string {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
-	s, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "mqtt://" + ln.Addr().String()
+	_, addr := brokertest.Start(t, cfg)
+	return "mqtt://" + addr
 }
 
 // dialConn connects a Conn and disconnects it when the test ends.

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tern-mq/tern/broker"
+	"github.com/tern-mq/tern/internal/brokertest"
 	"github.com/tern-mq/tern/internal/loadgen"
 	"github.com/tern-mq/tern/packet"
 )
@@ -22,21 +21,9 @@ import (
 // startBroker runs an in-process broker on a loopback port.
 func startBroker(t *testing.T) (*broker.Server, string) {
 	t.Helper()
-	srv, err := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	srv, addr := brokertest.Start(t, broker.Config{})
+	_, port, _ := net.SplitHostPort(addr)
+	return srv, port
 }
 
 func runBench(t *testing.T, args ...string) (string, string, error) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/tern-mq/tern/broker"
 	"github.com/tern-mq/tern/client"
+	"github.com/tern-mq/tern/internal/brokertest"
 	"github.com/tern-mq/tern/packet"
 )
 
@@ -22,23 +21,9 @@ func init() { exitProcess = false }
 // cliBroker runs an in-process broker and returns its port.
 func cliBroker(t *testing.T) string {
 	t.Helper()
-	s, err := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, addr := brokertest.Start(t, broker.Config{})
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 // runAsync runs a tern command in the background.

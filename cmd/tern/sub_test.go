@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,8 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tern-mq/tern/broker"
+	"github.com/tern-mq/tern/internal/brokertest"
 )
 
 // tlsCLIBroker runs a broker behind TLS (certificate for 127.0.0.1 from a
@@ -47,23 +45,11 @@ func tlsCLIBroker(t *testing.T) (port, caFile string) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
+	brokertest.Serve(t, broker.Config{}, tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}))
 	return strconv.Itoa(inner.Addr().(*net.TCPAddr).Port), caFile
 }
 
@@ -87,22 +73,11 @@ func TestPubSubTLS(t *testing.T) {
 }
 
 func TestPubSubWebSocket(t *testing.T) {
-	s, err := broker.New(broker.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(broker.WebSocketListener(inner, nil, nil)) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
+	brokertest.Serve(t, broker.Config{}, broker.WebSocketListener(inner, nil, nil))
 	url := "ws://" + inner.Addr().String() + "/mqtt"
 	if out, err := runTern(t, "pub", "-L", url, "-t", "ws/t", "-m", "over ws", "-r", "-q", "1"); err != nil {
 		t.Fatalf("pub: %v\n%s", err, out)

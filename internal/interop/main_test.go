@@ -1,16 +1,14 @@
 package interop
 
 import (
-	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tern-mq/tern/broker"
+	"github.com/tern-mq/tern/internal/brokertest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,27 +25,7 @@ const quietPeriod = 200 * time.Millisecond
 // ends, and returns the server and its address.
 func startBroker(t *testing.T) (*broker.Server, string) {
 	t.Helper()
-	srv, err := broker.New(broker.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("broker.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
-	return srv, ln.Addr().String()
+	return brokertest.Start(t, broker.Config{Logger: slog.New(slog.DiscardHandler)})
 }
 
 // eventually polls cond until it holds or the deadline passes.

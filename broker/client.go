@@ -83,6 +83,17 @@ func (s *Server) capExpiry(secs uint32) uint32 {
 	return secs
 }
 
+// persistentExpiry is the expiry interval of a 3.1/3.1.1 persistent
+// session: PersistentClientExpiration in whole seconds rounded up (never
+// when unset), capped by MaxSessionExpiry.
+func (s *Server) persistentExpiry() uint32 {
+	secs := store.NeverExpire
+	if d := s.cfg.PersistentClientExpiration; d > 0 {
+		secs = uint32(min((d+time.Second-1)/time.Second, time.Duration(store.NeverExpire-1)))
+	}
+	return s.capExpiry(secs)
+}
+
 // connect handles an accepted CONNECT packet: checks the client identifier,
 // attaches the client session (taking it over from another connection if
 // needed) and queues CONNACK. A non-nil error closes the connection.
@@ -153,7 +164,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		}
 		expiry = s.capExpiry(pr.SessionExpiry)
 	} else if !p.CleanStart {
-		expiry = s.capExpiry(store.NeverExpire)
+		expiry = s.persistentExpiry()
 	}
 
 	if c.authMethod != "" { // authenticated by the AUTH exchange

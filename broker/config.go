@@ -55,10 +55,18 @@ type Config struct {
 	RetryMax      time.Duration
 
 	// MaxSessionExpiry caps the Session Expiry Interval a v5 client asks
-	// for, and is the lifetime of a 3.1/3.1.1 persistent session once
-	// disconnected. Default: 0, no cap (a persistent v3 session never
-	// expires).
+	// for, and the lifetime of a 3.1/3.1.1 persistent session once
+	// disconnected. Default: 0, no cap.
 	MaxSessionExpiry time.Duration
+
+	// PersistentClientExpiration is the lifetime of a disconnected 3.1 or
+	// 3.1.1 persistent session (clean session 0), Mosquitto's
+	// persistent_client_expiration: once it passes without a reconnection,
+	// the session, its subscriptions and its queued and in-flight messages
+	// are removed, from the Store too. Whole seconds, rounded up; sessions
+	// restored from the Store take the value in force at start. Default:
+	// 0, never (as those versions specify), unless MaxSessionExpiry is set.
+	PersistentClientExpiration time.Duration
 
 	// TopicAliasMaximum is the Topic Alias Maximum announced to v5
 	// clients: the aliases each connection may define towards the server.

@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/memory"
 )
 
 func withExpiry(secs uint32) func(*packet.Properties) {
@@ -125,5 +128,80 @@ func TestMaxSessionExpiry(t *testing.T) {
 	ack := c.mustConnect("cap", true, withSessionExpiry(3600))
 	if !ack.Properties.Has(packet.PropSessionExpiry) || ack.Properties.SessionExpiry != 20 {
 		t.Fatalf("CONNACK Session Expiry %d, want 20", ack.Properties.SessionExpiry)
+	}
+}
+
+// Config.PersistentClientExpiration: a 3.1.1 persistent session is stored
+// with its queued messages after the connection ends [MQTT-3.1.2-5], never
+// expiring by default; with the option, a session restored from the Store
+// takes the expiry in force and, once it passes, the session, its
+// subscriptions and its queue are removed, from the Store too. A session
+// created under the option expires the same way.
+func TestPersistentClientExpiration(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	ctx := context.Background()
+	queueFor := func(addr, id string) {
+		t.Helper()
+		sub := dial(t, addr, packet.V311)
+		sub.mustConnect(id, false)
+		sub.subscribe(1, "pce/#", 1)
+		sub.disconnect()
+		pub := dial(t, addr, packet.V311)
+		pub.mustConnect("pub", true)
+		pub.send(&packet.Publish{Topic: "pce/x", QoS: 1, PacketID: 1, Payload: []byte("queued")})
+		pub.recvAck(packet.PUBACK)
+		pub.disconnect()
+	}
+	stored := func(id string) (rec store.SessionRecord, queued int, ok bool) {
+		t.Helper()
+		recs, err := st.LoadSessions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.ClientID == id {
+				s, err := st.LoadState(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r, len(s.Queue) + len(s.Inflight), true
+			}
+		}
+		return rec, 0, false
+	}
+
+	addr, stop := runOn(t, Config{Store: st})
+	queueFor(addr, "old")
+	stop()
+	if rec, n, ok := stored("old"); !ok || rec.ExpiryInterval != store.NeverExpire || n != 1 {
+		t.Fatalf("default: stored %v expiry %#x, %d queued; want a never-expiring session with 1 queued", ok, rec.ExpiryInterval, n)
+	}
+
+	s, addr := startServer(t, Config{Store: st, PersistentClientExpiration: 300 * time.Millisecond})
+	if s.Stats().Sessions != 1 {
+		t.Fatalf("sessions %d after restart, want 1", s.Stats().Sessions)
+	}
+	queueFor(addr, "new")
+	if rec, n, ok := stored("new"); !ok || rec.ExpiryInterval != 1 || n != 1 {
+		t.Fatalf("stored %v expiry %d, %d queued; want expiry 1 (rounded up) with 1 queued", ok, rec.ExpiryInterval, n)
+	}
+	eventually(t, "sessions expired", func() bool {
+		st := s.Stats()
+		return st.Sessions == 0 && st.Subscriptions == 0
+	})
+	for _, id := range []string{"old", "new"} {
+		if _, _, ok := stored(id); ok {
+			t.Errorf("session %q still in the store", id)
+		}
+		if state, err := st.LoadState(ctx, id); err != nil || len(state.Queue)+len(state.Inflight) != 0 {
+			t.Errorf("state of %q after expiry: %+v, %v", id, state, err)
+		}
+		c := dial(t, addr, packet.V311)
+		if ack := c.mustConnect(id, false); ack.SessionPresent {
+			t.Errorf("expired session %q present", id)
+		}
+		c.expectNothing(50 * time.Millisecond) // its queue is gone
+		c.disconnect()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
 )
@@ -54,6 +55,13 @@ func (s *Server) restore() error {
 		if rec.ExpiryInterval == 0 {
 			s.store.DeleteSession(s.ctx, rec.ClientID)
 			continue
+		}
+		// The expiry in force now: a changed configuration applies to the
+		// sessions saved before.
+		if rec.Version == packet.V5 {
+			rec.ExpiryInterval = s.capExpiry(rec.ExpiryInterval)
+		} else {
+			rec.ExpiryInterval = s.persistentExpiry()
 		}
 		cl := &client{srv: s, id: rec.ClientID, version: rec.Version, expiry: rec.ExpiryInterval}
 		st, err := s.store.LoadState(s.ctx, rec.ClientID)

@@ -43,6 +43,7 @@ type serveOptions struct {
 	maxQueued        int
 	maxQueuedBytes   int
 	maxSessionExpiry time.Duration
+	persistentExpiry time.Duration
 	connectTimeout   time.Duration
 
 	sendWindow    int
@@ -86,7 +87,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.receiveMaximum, "receive-maximum", broker.DefaultReceiveMaximum, "unacknowledged QoS 1/2 PUBLISH a client may send (announced to MQTT 5 clients)")
 	fs.IntVar(&o.maxQueued, "max-queued", broker.DefaultMaxQueued, "messages queued per session; more are dropped and counted")
 	fs.IntVar(&o.maxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "payload bytes queued per session")
-	fs.DurationVar(&o.maxSessionExpiry, "max-session-expiry", 0, "cap of the session expiry interval; lifetime of a disconnected 3.1.1 persistent session (0: no cap)")
+	fs.DurationVar(&o.maxSessionExpiry, "max-session-expiry", 0, "cap of the session expiry interval, also of 3.1/3.1.1 persistent sessions (0: no cap)")
+	fs.DurationVar(&o.persistentExpiry, "persistent-client-expiration", 0, "lifetime of a disconnected 3.1/3.1.1 persistent session, whole seconds (0: never)")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", broker.DefaultConnectTimeout, "time a new connection has to send CONNECT")
 	fs.IntVar(&o.sendWindow, "send-window", broker.DefaultSendWindow, "QoS 1/2 messages in flight towards a client (MQTT 5: at most its Receive Maximum)")
 	fs.BoolVar(&o.queueQoS0, "queue-qos0", false, "queue QoS 0 messages for disconnected persistent sessions")
@@ -132,8 +134,8 @@ func (o *serveOptions) validate() error {
 	if o.receiveMaximum > 65535 {
 		return fmt.Errorf("--receive-maximum %d: want at most 65535", o.receiveMaximum)
 	}
-	if o.publishRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 {
-		return errors.New("--publish-rate, --sys-interval and --max-session-expiry cannot be negative")
+	if o.publishRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 || o.persistentExpiry < 0 {
+		return errors.New("--publish-rate, --sys-interval, --max-session-expiry and --persistent-client-expiration cannot be negative")
 	}
 	return nil
 }
@@ -206,7 +208,8 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
 		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,
 		MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, MaxSessionExpiry: o.maxSessionExpiry,
-		ConnectTimeout: o.connectTimeout, SendWindow: o.sendWindow, QueueQoS0: o.queueQoS0,
+		PersistentClientExpiration: o.persistentExpiry,
+		ConnectTimeout:             o.connectTimeout, SendWindow: o.sendWindow, QueueQoS0: o.queueQoS0,
 		RetryInterval: o.retryInterval, RetryMax: o.retryMax, SharePolicy: o.sharePolicy,
 		MaximumQoS: maxQoS, RetainUnavailable: !o.retainAvailable, WildcardSubscriptionsUnavailable: !o.wildcardSubs,
 		SubscriptionIDsUnavailable: !o.subscriptionIDs, SharedSubscriptionsUnavailable: !o.sharedSubs,

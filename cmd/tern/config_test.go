@@ -429,6 +429,7 @@ func TestBrokerConfigFromOptions(t *testing.T) {
 			return c.RetainUnavailable && c.SharedSubscriptionsUnavailable && !c.WildcardSubscriptionsUnavailable
 		}},
 		{[]string{"--sys-interval", "0"}, func(c broker.Config) bool { return c.SysInterval == 0 }},
+		{[]string{"--persistent-client-expiration", "1h"}, func(c broker.Config) bool { return c.PersistentClientExpiration == time.Hour }},
 	} {
 		var o serveOptions
 		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)

@@ -58,9 +58,14 @@ func LoadSpec(path, name, prefix string) (Spec, error) {
 	return spec, nil
 }
 
+// selfDir is this package, relative to the module root: Scan skips it.
+const selfDir = "internal/conformance"
+
 var tagRE = regexp.MustCompile(`MQTT5?-\d+\.\d+\.\d+-\d+`)
 
-// Scan walks the Go files under root and returns every tag with its sites.
+// Scan walks the Go files under root (but this package's own, whose notes
+// name statements without implementing them) and returns every tag with its
+// sites.
 // Tags are recognised inside square brackets, alone or in lists such as
 // [MQTT-a.b.c-1, MQTT-a.b.c-2] or [MQTT-a.b.c-1][MQTT5-a.b.c-1], with numbers.
 func Scan(root string) (map[string][]Site, error) {
@@ -73,6 +78,9 @@ func Scan(root string) (map[string][]Site, error) {
 			name := d.Name()
 			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" || name == "vendor") {
 				return filepath.SkipDir
+			}
+			if rel, _ := filepath.Rel(root, path); filepath.ToSlash(rel) == selfDir {
+				return filepath.SkipDir // the notes name statements; they implement none
 			}
 			return nil
 		}
@@ -113,4 +121,18 @@ func Unknown(sites map[string][]Site, specs ...Spec) []string {
 	}
 	sort.Strings(bad)
 	return bad
+}
+
+// LoadSpecs reads both statement lists from docs/spec under the module
+// root: MQTT 3.1.1 then MQTT 5.0.
+func LoadSpecs(root string) ([]Spec, error) {
+	v3, err := LoadSpec(filepath.Join(root, "docs/spec/mqtt-3.1.1.tsv"), "MQTT 3.1.1", "MQTT-")
+	if err != nil {
+		return nil, err
+	}
+	v5, err := LoadSpec(filepath.Join(root, "docs/spec/mqtt-5.0.tsv"), "MQTT 5.0", "MQTT5-")
+	if err != nil {
+		return nil, err
+	}
+	return []Spec{v3, v5}, nil
 }

@@ -1,5 +1,6 @@
-// Command gen writes docs/conformance.md from the specification lists and the
-// tags in the code. Run it from the module root: go run ./internal/conformance/gen
+// Command gen writes docs/conformance.md from the specification lists, the
+// tags in the code and the notes of package conformance. Run it from the
+// module root: go run ./internal/conformance/gen
 package main
 
 import (
@@ -17,11 +18,7 @@ func main() {
 }
 
 func run() error {
-	v3, err := conformance.LoadSpec("docs/spec/mqtt-3.1.1.tsv", "MQTT 3.1.1", "MQTT-")
-	if err != nil {
-		return err
-	}
-	v5, err := conformance.LoadSpec("docs/spec/mqtt-5.0.tsv", "MQTT 5.0", "MQTT5-")
+	specs, err := conformance.LoadSpecs(".")
 	if err != nil {
 		return err
 	}
@@ -29,14 +26,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if bad := conformance.Unknown(sites, v3, v5); len(bad) > 0 {
+	if bad := conformance.Unknown(sites, specs...); len(bad) > 0 {
 		return fmt.Errorf("tags not in the specification lists: %v", bad)
 	}
 	f, err := os.Create("docs/conformance.md")
 	if err != nil {
 		return err
 	}
-	if err := conformance.WriteReport(f, sites, v3, v5); err != nil {
+	if err := conformance.WriteReport(f, sites, conformance.Notes, specs...); err != nil {
 		f.Close()
 		return err
 	}

@@ -1,0 +1,5 @@
+package conformance
+
+// Notes explains, for each statement without a test, why it has none. Keys
+// are tags as cited in code (3.1.1 "MQTT-x.y.z-n", 5.0 "MQTT5-x.y.z-n").
+var Notes = map[string]Note{}

@@ -1,92 +1,17 @@
 package broker
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"strings"
 	"testing"
 
+	"github.com/tern-mq/tern/internal/scram"
 	"github.com/tern-mq/tern/packet"
 )
 
-// scramClient is the client side of SCRAM-SHA-256, written from RFC 5802.
-type scramClient struct {
-	user, password, cnonce string
-	first, authMsg         string
-	serverKey              []byte
-}
-
-func (c *scramClient) clientFirst() []byte {
-	c.first = "n=" + c.user + ",r=" + c.cnonce
-	return []byte("n,," + c.first)
-}
-
-func (c *scramClient) clientFinal(t *testing.T, serverFirst string) []byte {
-	attrs := scramAttrs(serverFirst)
-	if !strings.HasPrefix(attrs["r"], c.cnonce) {
-		t.Fatalf("server nonce %q does not extend %q", attrs["r"], c.cnonce)
-	}
-	salt, _ := base64.StdEncoding.DecodeString(attrs["s"])
-	var iter int
-	for _, ch := range attrs["i"] {
-		iter = iter*10 + int(ch-'0')
-	}
-	withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte("n,,")) + ",r=" + attrs["r"]
-	c.authMsg = c.first + "," + serverFirst + "," + withoutProof
-	return []byte(withoutProof + ",p=" + c.proof(t, salt, iter))
-}
-
-// proof computes the ClientProof of c.authMsg and keeps the ServerKey.
-func (c *scramClient) proof(t *testing.T, salt []byte, iter int) string {
-	salted := pbkdf(t, c.password, salt, iter)
-	clientKey := hmacSHA256(salted, "Client Key")
-	stored := sha256.Sum256(clientKey)
-	sig := hmacSHA256(stored[:], c.authMsg)
-	proof := make([]byte, len(clientKey))
-	for i := range proof {
-		proof[i] = clientKey[i] ^ sig[i]
-	}
-	c.serverKey = hmacSHA256(salted, "Server Key")
-	return base64.StdEncoding.EncodeToString(proof)
-}
-
-// The test client reproduces the example of RFC 7677 section 3.
-func TestSCRAMClientRFC7677(t *testing.T) {
-	c := &scramClient{user: "user", password: "pencil"}
-	c.authMsg = "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
-	if p := c.proof(t, salt, 4096); p != "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=" {
-		t.Fatalf("proof %s", p)
-	}
-	if v := base64.StdEncoding.EncodeToString(hmacSHA256(c.serverKey, c.authMsg)); v != "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" {
-		t.Fatalf("server signature %s", v)
-	}
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(msg))
-	return h.Sum(nil)
-}
-
-// pbkdf is PBKDF2-HMAC-SHA-256 for one block, written out (RFC 8018).
-func pbkdf(t *testing.T, password string, salt []byte, iter int) []byte {
-	t.Helper()
-	mac := hmac.New(sha256.New, []byte(password))
-	mac.Write(salt)
-	mac.Write([]byte{0, 0, 0, 1})
-	u := mac.Sum(nil)
-	out := append([]byte(nil), u...)
-	for range iter - 1 {
-		mac.Reset()
-		mac.Write(u)
-		u = mac.Sum(nil)
-		for i := range out {
-			out[i] ^= u[i]
-		}
-	}
-	return out
+// scramClient is the client side of SCRAM-SHA-256 with a fixed nonce.
+func scramClient(user, password, nonce string) *scram.Client {
+	c := scram.NewClient(user, password)
+	c.Nonce = func() string { return nonce }
+	return c
 }
 
 func scramServer(t *testing.T) string {
@@ -100,6 +25,15 @@ func scramServer(t *testing.T) string {
 		return c, ok
 	})}})
 	return addr
+}
+
+func clientFinal(t *testing.T, sc *scram.Client, serverFirst []byte) []byte {
+	t.Helper()
+	b, err := sc.Final(serverFirst)
+	if err != nil {
+		t.Fatalf("server-first %q: %v", serverFirst, err)
+	}
+	return b
 }
 
 func scramConnect(id string, data []byte) *packet.Connect {
@@ -129,13 +63,13 @@ func TestEnhancedAuthSCRAM_MQTT5_4_12_0_2(t *testing.T) {
 		want     packet.ReasonCode
 	}{{"pencil", 0}, {"wrong", packet.NotAuthorized}} {
 		c := dial(t, addr, packet.V5)
-		sc := &scramClient{user: "user", password: tc.password, cnonce: "fyko+d2lbbFgONRv9qkxdawL"}
-		c.send(scramConnect("scram", sc.clientFirst()))
+		sc := scramClient("user", tc.password, "fyko+d2lbbFgONRv9qkxdawL")
+		c.send(scramConnect("scram", sc.First()))
 		a, ok := c.recv().(*packet.Auth)
 		if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != "SCRAM-SHA-256" {
 			t.Fatalf("got %+v, want AUTH 0x18 with the method", a)
 		}
-		c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+		c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
 		ack, ok := c.recv().(*packet.Connack)
 		if !ok || ack.ReasonCode != tc.want {
 			t.Fatalf("password %q: got %+v, want CONNACK %#x", tc.password, ack, byte(tc.want))
@@ -147,9 +81,8 @@ func TestEnhancedAuthSCRAM_MQTT5_4_12_0_2(t *testing.T) {
 		if ack.Properties.AuthMethod != "SCRAM-SHA-256" {
 			t.Fatalf("CONNACK Authentication Method %q", ack.Properties.AuthMethod)
 		}
-		want := "v=" + base64.StdEncoding.EncodeToString(hmacSHA256(sc.serverKey, sc.authMsg))
-		if string(ack.Properties.AuthData) != want {
-			t.Fatalf("server signature %q, want %q", ack.Properties.AuthData, want)
+		if err := sc.Verify(ack.Properties.AuthData); err != nil {
+			t.Fatalf("server signature %q: %v", ack.Properties.AuthData, err)
 		}
 		c.subscribe(1, "x", 0) // connected
 	}
@@ -169,8 +102,8 @@ func TestEnhancedAuthRefusals_MQTT5_4_12_0_1(t *testing.T) {
 	}
 
 	c = dial(t, addr, packet.V5)
-	sc := &scramClient{user: "user", password: "pencil", cnonce: "abc"}
-	c.send(scramConnect("m", sc.clientFirst()))
+	sc := scramClient("user", "pencil", "abc")
+	c.send(scramConnect("m", sc.First()))
 	c.recv()
 	c.send(&packet.Pingreq{})
 	if ack, ok := c.recv().(*packet.Connack); !ok || ack.ReasonCode != packet.ProtocolError {
@@ -178,10 +111,10 @@ func TestEnhancedAuthRefusals_MQTT5_4_12_0_1(t *testing.T) {
 	}
 
 	c = dial(t, addr, packet.V5)
-	sc = &scramClient{user: "nobody", password: "pencil", cnonce: "abc"}
-	c.send(scramConnect("m", sc.clientFirst()))
+	sc = scramClient("nobody", "pencil", "abc")
+	c.send(scramConnect("m", sc.First()))
 	a := c.recv().(*packet.Auth)
-	c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+	c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
 	if ack := c.recv().(*packet.Connack); ack.ReasonCode != packet.NotAuthorized {
 		t.Fatalf("unknown user: CONNACK %#x, want 0x87", byte(ack.ReasonCode))
 	}
@@ -194,31 +127,33 @@ func TestEnhancedAuthRefusals_MQTT5_4_12_0_1(t *testing.T) {
 func TestEnhancedReauth_MQTT5_4_12_1_1(t *testing.T) {
 	addr := scramServer(t)
 	c := dial(t, addr, packet.V5)
-	sc := &scramClient{user: "user", password: "pencil", cnonce: "first"}
-	c.send(scramConnect("re", sc.clientFirst()))
+	sc := scramClient("user", "pencil", "first")
+	c.send(scramConnect("re", sc.First()))
 	a := c.recv().(*packet.Auth)
-	c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+	c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
 	if ack := c.recv().(*packet.Connack); ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", byte(ack.ReasonCode))
 	}
 	for _, password := range []string{"pencil", "wrong"} {
-		sc = &scramClient{user: "user", password: password, cnonce: "again-" + password}
-		re := authPacket(sc.clientFirst())
+		sc = scramClient("user", password, "again-"+password)
+		re := authPacket(sc.First())
 		re.ReasonCode = packet.ReAuthenticate
 		c.send(re)
 		a = c.recv().(*packet.Auth)
 		if a.ReasonCode != packet.ContinueAuthentication {
 			t.Fatalf("AUTH %#x, want 0x18", byte(a.ReasonCode))
 		}
-		c.send(authPacket(sc.clientFinal(t, string(a.Properties.AuthData))))
+		c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
 		if password == "wrong" {
 			c.expectDisconnect(packet.NotAuthorized)
 			break
 		}
 		a = c.recv().(*packet.Auth)
-		want := "v=" + base64.StdEncoding.EncodeToString(hmacSHA256(sc.serverKey, sc.authMsg))
-		if a.ReasonCode != packet.Success || string(a.Properties.AuthData) != want {
-			t.Fatalf("AUTH %#x data %q, want 0x00 %q", byte(a.ReasonCode), a.Properties.AuthData, want)
+		if a.ReasonCode != packet.Success {
+			t.Fatalf("AUTH %#x, want 0x00", byte(a.ReasonCode))
+		}
+		if err := sc.Verify(a.Properties.AuthData); err != nil {
+			t.Fatalf("re-authentication signature %q: %v", a.Properties.AuthData, err)
 		}
 		c.subscribe(1, "still/connected", 0)
 	}

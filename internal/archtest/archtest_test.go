@@ -79,6 +79,7 @@ func TestCheckImportsRejectsForbidden(t *testing.T) {
 		{"packet", "github.com/tern-mq/tern/topic"},
 		{"packet", "golang.org/x/net/context"},
 		{"topic", "github.com/tern-mq/tern/packet"},
+		{"internal/scram", "github.com/tern-mq/tern/broker"},
 		{"session", "net"},
 		{"session", "net/http"},
 		{"session", "github.com/tern-mq/tern/store"},
@@ -110,6 +111,9 @@ func TestCheckImportsAllowsTable(t *testing.T) {
 		{"broker", "github.com/tern-mq/tern/store"},
 		{"cluster", "github.com/nats-io/nats-server/v2/server"},
 		{"cmd/tern", "github.com/tern-mq/tern/broker"},
+		{"broker", "github.com/tern-mq/tern/internal/scram"},
+		{"client", "github.com/tern-mq/tern/internal/scram"},
+		{"internal/scram", "crypto/pbkdf2"},
 	}
 	for _, c := range cases {
 		if v := checkImports(module+"/"+c.pkg, []string{c.imp}); len(v) != 0 {

@@ -5,6 +5,7 @@
 // Rules, by package (paths relative to the module):
 //
 //	packet, topic      standard library only
+//	internal/scram     standard library only (shared by broker and client)
 //	session            standard library and packet; no net, no goroutines, no time.Now
 //	store/...          standard library, packet, topic, session, store, storage engines
 //	broker/...         must not import client or cluster

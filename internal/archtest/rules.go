@@ -46,6 +46,8 @@ func hasPrefixAny(imp string, prefixes []string) bool {
 var rules = []rule{
 	{pkg: "packet", allow: isStd},
 	{pkg: "topic", allow: isStd},
+	// SCRAM is shared by broker and client, so it depends on neither.
+	{pkg: "internal/scram", allow: isStd},
 	{pkg: "session", pure: true, allow: func(imp string) bool {
 		return (isStd(imp) && imp != "net" && !strings.HasPrefix(imp, "net/") && imp != "os/exec") ||
 			internal(imp, "packet")

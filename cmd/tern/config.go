@@ -32,6 +32,9 @@ type serveOptions struct {
 	clientCA   string
 	certAsUser bool
 
+	proxyProtocol      []string
+	proxyHeaderTimeout time.Duration
+
 	configFile string
 
 	maxConnections   int
@@ -74,6 +77,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.tlsListen, "tls-listen", nil, "TCP address for MQTT over TLS (needs --cert and --key), repeatable")
 	fs.StringArrayVar(&o.wsListen, "ws-listen", nil, "TCP address for MQTT over WebSocket (ws://ADDR/mqtt), repeatable")
 	fs.StringArrayVar(&o.wssListen, "wss-listen", nil, "TCP address for MQTT over secure WebSocket (wss://ADDR/mqtt; needs --cert and --key), repeatable")
+	fs.StringArrayVar(&o.proxyProtocol, "proxy-protocol", nil, "listen address (of any --*listen) behind a load balancer: its connections start with a PROXY protocol v1 or v2 header naming the client, repeatable")
+	fs.DurationVar(&o.proxyHeaderTimeout, "proxy-header-timeout", broker.DefaultProxyHeaderTimeout, "time a --proxy-protocol connection has to send its header")
 	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (chain) of the TLS listeners; reloaded on SIGHUP")
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
@@ -293,10 +298,17 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 	if o.certAsUser && o.clientCA == "" {
 		return nil, nil, errors.New("--use-identity-as-username needs --client-ca")
 	}
+	proxied, err := o.proxied(tcp)
+	if err != nil {
+		return nil, nil, err
+	}
 	listen := func(kind, addr string) (net.Listener, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("%s listener %s: %w", kind, addr, err)
+		}
+		if proxied[addr] {
+			ln = broker.ProxyProtocolListener(ln, o.proxyHeaderTimeout, log.With("listener", addr))
 		}
 		return ln, nil
 	}
@@ -333,6 +345,29 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 		lns = append(lns, broker.WebSocketListener(ln, certs.TLSConfig("http/1.1"), log))
 	}
 	return lns, reload, nil
+}
+
+// proxied returns the set of listen addresses that expect a PROXY
+// protocol header; each must be one of the listeners (tcp: the MQTT over
+// TCP ones).
+func (o *serveOptions) proxied(tcp []string) (map[string]bool, error) {
+	if len(o.proxyProtocol) == 0 {
+		return nil, nil
+	}
+	all := map[string]bool{}
+	for _, l := range [][]string{tcp, o.tlsListen, o.wsListen, o.wssListen} {
+		for _, a := range l {
+			all[a] = true
+		}
+	}
+	set := map[string]bool{}
+	for _, a := range o.proxyProtocol {
+		if !all[a] {
+			return nil, fmt.Errorf("--proxy-protocol %s (listeners.proxy_protocol): not the address of a listener", a)
+		}
+		set[a] = true
+	}
+	return set, nil
 }
 
 // describeListeners names each listener with its kind, for the log.

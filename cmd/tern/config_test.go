@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -285,7 +286,7 @@ func TestConfigFileErrors(t *testing.T) {
 		yml  string
 		want []string
 	}{
-		{"listeners:\n  mqtt: [a]\n  tcp: [b]\n", []string{"tern.yaml:3", "listeners.tcp", "unknown key", "mqtt, mqtts, ws, wss"}},
+		{"listeners:\n  mqtt: [a]\n  tcp: [b]\n", []string{"tern.yaml:3", "listeners.tcp", "unknown key", "mqtt, mqtts, proxy_header_timeout, proxy_protocol, ws, wss"}},
 		{"bogus: 1\n", []string{"tern.yaml:1", "bogus", "unknown key", "limits"}},
 		{"limits:\n  max_connections: lots\n", []string{"tern.yaml:2", "limits.max_connections", `"lots"`, "an integer"}},
 		{"sys_interval: 10\n", []string{"sys_interval", "a duration"}},
@@ -454,5 +455,38 @@ func TestBrokerConfigFromOptions(t *testing.T) {
 	fs.Parse([]string{"--maximum-qos", "3"})
 	if err := o.validate(); err == nil {
 		t.Error("--maximum-qos 3 accepted")
+	}
+}
+
+// A listener named by proxy_protocol reads a PROXY protocol header first.
+func TestServeProxyProtocol(t *testing.T) {
+	o := &serveOptions{listen: []string{"127.0.0.1:0"}, proxyProtocol: []string{"127.0.0.1:0"}}
+	addrs, _ := startServe(t, o)
+	nc, err := net.Dial("tcp", addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("PROXY TCP4 203.0.113.7 192.0.2.1 56324 1883\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c := connackOn(t, nc, packet.V5, "", ""); c != 0 {
+		t.Fatalf("CONNACK %#x", byte(c))
+	}
+	// Without the header: closed.
+	nc2, err := net.Dial("tcp", addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	b, _ := packet.Append(nil, &packet.Connect{Version: packet.V311, CleanStart: true, ClientID: "x"}, packet.V311)
+	nc2.Write(b)
+	nc2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := nc2.Read(make([]byte, 8)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("without a header: read %d bytes, %v; want closed", n, err)
+	}
+	bad := &serveOptions{listen: []string{"127.0.0.1:0"}, proxyProtocol: []string{"127.0.0.1:1"}}
+	if _, _, err := bad.openListeners(slog.Default()); err == nil || !strings.Contains(err.Error(), "--proxy-protocol 127.0.0.1:1") {
+		t.Fatalf("proxy_protocol naming no listener: %v", err)
 	}
 }

@@ -63,6 +63,10 @@ var configKeys = map[string]configKey{
 	"mqtt.shared_subscriptions":           {flag: "shared-subscriptions"},
 	"mqtt.topic_alias_maximum":            {flag: "topic-alias-maximum"},
 	"mqtt.server_keep_alive":              {flag: "server-keep-alive"},
+
+	// Listener options and limits of the operations guide.
+	"listeners.proxy_protocol":       {flag: "proxy-protocol"},
+	"listeners.proxy_header_timeout": {flag: "proxy-header-timeout"},
 }
 
 // expected describes the values a flag type takes, for error messages.

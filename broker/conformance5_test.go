@@ -433,8 +433,7 @@ func TestOnlyAuthBeforeConnack_MQTT5_3_1_2_30(t *testing.T) {
 	watch.mustConnect("w", true)
 	watch.subscribe(1, "early", 0)
 	c := dial(t, addr, packet.V5)
-	sc := &scramClient{user: "user", password: "pencil", cnonce: "n"}
-	c.send(scramConnect("early", sc.clientFirst()))
+	c.send(scramConnect("early", scramClient("user", "pencil", "n").First()))
 	if _, ok := c.recv().(*packet.Auth); !ok {
 		t.Fatal("no AUTH")
 	}

@@ -22,23 +22,28 @@ func (s *Server) maxQoS() packet.QoS {
 	return 2
 }
 
-// redirect refuses every CONNECT when Config.ServerReference is set: v5
+// redirect refuses every CONNECT when Config.ServerReference is set or
+// during a Drain (with its reference): v5
 // clients get CONNACK 0x9C (Use another server) or, with ServerMoved, 0x9D
 // with the Server Reference; 3.1/3.1.1 clients get 0x03 (Server
 // unavailable).
 func (s *Server) redirect(c *conn, p *packet.Connect) error {
-	ref := s.cfg.ServerReference
-	if ref == "" {
+	ref, moved := s.cfg.ServerReference, s.cfg.ServerMoved
+	if d := s.draining(); d != nil {
+		ref, moved = d.ServerReference, d.Moved
+	} else if ref == "" {
 		return nil
 	}
 	ack := &packet.Connack{ReasonCode: packet.ConnRefusedServerUnavailable}
 	if p.Version == packet.V5 {
 		ack.ReasonCode = packet.UseAnotherServer
-		if s.cfg.ServerMoved {
+		if moved {
 			ack.ReasonCode = packet.ServerMoved
 		}
-		ack.Properties.ServerReference = ref
-		ack.Properties.Set(packet.PropServerReference)
+		if ref != "" {
+			ack.Properties.ServerReference = ref
+			ack.Properties.Set(packet.PropServerReference)
+		}
 	}
 	c.writeDirect(ack, p.Version)
 	return fmt.Errorf("CONNECT redirected to %q", ref)

@@ -16,7 +16,7 @@ import (
 	"github.com/tern-mq/tern/topic"
 )
 
-// ErrServerClosed is returned by Serve after Shutdown.
+// ErrServerClosed is returned by Serve after Shutdown or Drain.
 var ErrServerClosed = errors.New("broker: server closed")
 
 // Server is an MQTT broker. Create it with New, run it with Serve on one or
@@ -35,8 +35,9 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	closing   bool
-	stopping  chan struct{}  // closed when Shutdown begins
-	wg        sync.WaitGroup // every goroutine the server starts
+	drain     atomic.Pointer[DrainOptions] // set by Drain
+	stopping  chan struct{}                // closed when Shutdown begins
+	wg        sync.WaitGroup               // every goroutine the server starts
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -153,11 +154,11 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown is called or ln fails. It
-// closes ln on return. Serve may be called for several listeners.
+// Serve accepts connections on ln until Shutdown or Drain is called or ln
+// fails. It closes ln on return. Serve may be called for several listeners.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.closing {
+	if s.closing || s.draining() != nil {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
@@ -178,7 +179,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		nc, err := ln.Accept()
 		if err != nil {
 			s.mu.Lock()
-			closing := s.closing
+			closing := s.closing || s.draining() != nil
 			s.mu.Unlock()
 			if closing {
 				return ErrServerClosed

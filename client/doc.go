@@ -57,12 +57,18 @@
 // a DISCONNECT with the reason code) with an error naming the problem, and
 // the Client reconnects; nothing from the network can panic the client.
 //
+// # Enhanced authentication
+//
+// Options.Auth runs MQTT 5 enhanced authentication during the connection
+// handshake: SCRAMSHA256 is built in, and any Authenticator can be
+// provided. The server's final data is verified before the connection is
+// used.
+//
 // # Not yet supported
 //
-// Re-authentication (AUTH after CONNACK) and a built-in SCRAM: enhanced
-// authentication runs through Options.Auth, an Authenticator the
-// application provides. Outbound topic aliases (Options.TopicAliases) are assigned first
-// come, first served, and never replaced once the server's maximum is used.
+// Re-authentication (AUTH after CONNACK). Outbound topic aliases
+// (Options.TopicAliases) are assigned first come, first served, and never
+// replaced once the server's maximum is used.
 //
 // # Durable state
 //

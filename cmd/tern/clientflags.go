@@ -29,7 +29,7 @@ const (
 	exitTimeout = 5 // -W elapsed before the expected messages or response
 )
 
-// exitError carries a process exit code.
+// exitErr carries a process exit code, which main uses.
 type exitErr struct {
 	code int
 	err  error
@@ -45,7 +45,7 @@ func usageErr(format string, a ...any) error {
 	return &exitErr{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
-// exitCode maps an error to the documented exit codes.
+// exitCode maps an error of pub, sub or rr to the documented exit codes.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -66,18 +66,16 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// exitProcess makes the client commands end the process with their exit
-// code (other than 1, which main uses for every error). Tests turn it off.
-var exitProcess = true
-
-// withExitCode wraps a RunE so that its error ends the process with the
-// documented exit code.
+// withExitCode wraps the RunE of a client command so that its error
+// carries the documented exit code, for main.
 func withExitCode(run func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := run(cmd, args)
-		if code := exitCode(err); exitProcess && code > exitError {
-			fmt.Fprintln(cmd.ErrOrStderr(), "tern:", err)
-			os.Exit(code)
+		if code := exitCode(err); code > exitError {
+			var ee *exitErr
+			if !errors.As(err, &ee) {
+				err = &exitErr{code: code, err: err}
+			}
 		}
 		return err
 	}
@@ -93,6 +91,7 @@ type clientFlags struct {
 	idPrefix  string
 	user      string
 	password  string
+	authMeth  string
 	version   string
 	keepAlive int
 	noClean   bool
@@ -128,6 +127,7 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	fs.StringVarP(&f.idPrefix, "id-prefix", "I", "", "client identifier prefix, completed with the process id")
 	fs.StringVarP(&f.user, "username", "u", "", "user name")
 	fs.StringVarP(&f.password, "pw", "P", "", "password")
+	fs.StringVar(&f.authMeth, "auth-method", "", "MQTT 5 enhanced authentication with -u and -P instead of sending them: SCRAM-SHA-256")
 	fs.StringVarP(&f.version, "protocol-version", "V", "311", "protocol version: 31, 311 or 5 (also mqttv31, mqttv311, mqttv5)")
 	fs.IntVarP(&f.keepAlive, "keepalive", "k", 60, "keep alive in seconds (0 disables)")
 	fs.BoolVarP(&f.noClean, "disable-clean-session", "c", false, "keep the session when disconnected (persistent session)")
@@ -275,6 +275,30 @@ func setProp(p *packet.Properties, id string, v []string) error {
 
 // options builds the client options. topic is set from an -L URL's path.
 func (f *clientFlags) options(cmd *cobra.Command, props cmdProps, topic *[]string) (client.Options, error) {
+	o, err := f.connOptions(cmd, props, topic)
+	if err != nil || f.authMeth == "" {
+		return o, err
+	}
+	// --auth-method: the user name and password (of -u/-P or the URL)
+	// prove the client through the exchange, and are not sent.
+	if !strings.EqualFold(f.authMeth, "SCRAM-SHA-256") {
+		return o, usageErr("--auth-method %q: want SCRAM-SHA-256", f.authMeth)
+	}
+	if o.Version != packet.V5 {
+		return o, usageErr("--auth-method needs MQTT 5 (-V 5)")
+	}
+	if o.Username == "" {
+		return o, usageErr("--auth-method SCRAM-SHA-256 needs a user name (-u)")
+	}
+	if o.ConnectProperties != nil && o.ConnectProperties.Has(packet.PropAuthMethod) {
+		return o, usageErr("--auth-method and -D connect authentication-method exclude each other")
+	}
+	o.Auth = client.SCRAMSHA256(o.Username, string(o.Password))
+	o.Username, o.Password = "", nil
+	return o, nil
+}
+
+func (f *clientFlags) connOptions(cmd *cobra.Command, props cmdProps, topic *[]string) (client.Options, error) {
 	v, err := parseVersion(f.version)
 	if err != nil {
 		return client.Options{}, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,8 +16,6 @@ import (
 	"github.com/tern-mq/tern/internal/brokertest"
 	"github.com/tern-mq/tern/packet"
 )
-
-func init() { exitProcess = false }
 
 // cliBroker runs an in-process broker and returns its port.
 func cliBroker(t *testing.T) string {
@@ -159,15 +158,21 @@ func TestClientExitCodes(t *testing.T) {
 		{"rr timeout", []string{"rr", "-h", "127.0.0.1", "-p", port, "-t", "nobody", "-e", "resp", "-m", "x", "-W", "1"}, exitTimeout, "no response"},
 		{"rr needs v5", []string{"rr", "-p", port, "-V", "311", "-t", "a", "-e", "b", "-m", "x"}, exitUsage, "MQTT 5"},
 		{"unreachable", []string{"pub", "-h", "127.0.0.1", "-p", "1", "-t", "a", "-m", "x"}, exitError, "refused"},
+		{"unknown flag", []string{"pub", "--no-such-flag", "-t", "a", "-m", "x"}, exitUsage, "no-such-flag"},
+		{"sub bad filter", []string{"sub", "-p", port, "-t", "a/#/b"}, exitUsage, "#"},
+		{"scram without v5", []string{"pub", "-p", port, "--auth-method", "SCRAM-SHA-256", "-u", "u", "-t", "a", "-m", "x"}, exitUsage, "MQTT 5"},
+		{"unknown auth method", []string{"pub", "-p", port, "-V", "5", "--auth-method", "KERBEROS", "-u", "u", "-t", "a", "-m", "x"}, exitUsage, "KERBEROS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runTern(t, tc.args...)
-			if got := exitCode(err); got != tc.code {
-				t.Fatalf("exit code %d (%v), want %d", got, err, tc.code)
+			// run is what main runs: its result is the process exit code.
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code {
+				t.Fatalf("exit code %d (%s), want %d", code, stderr.String(), tc.code)
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("error %v does not mention %q", err, tc.msg)
+			if msg := stderr.String(); !strings.HasPrefix(msg, "tern: ") || !strings.Contains(msg, tc.msg) {
+				t.Fatalf("stderr %q does not mention %q", msg, tc.msg)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -102,9 +103,12 @@ func TestSCRAMSHA256RejectsServer(t *testing.T) {
 		want  string
 	}{
 		{"signature", func(b []byte) []byte {
-			b = []byte(string(b))
-			b[3] ^= 1 // a base64 letter of the signature: another letter
-			return b
+			sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(b), "v="))
+			if err != nil {
+				return nil
+			}
+			sig[0] ^= 1
+			return []byte("v=" + base64.StdEncoding.EncodeToString(sig))
 		}, 4096, "wrong server signature"},
 		{"error", func([]byte) []byte { return []byte("e=other-error") }, 4096, `the server says "other-error"`},
 		{"rubbish", func([]byte) []byte { return []byte("v") }, 4096, "malformed attribute"},

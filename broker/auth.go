@@ -63,6 +63,7 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 		s.log.Error("authentication error", "client", id, "remote", c.remote, "username", p.Username, "err", err)
 	case !r.OK():
 		s.stats.auth.connectRefused.Add(1)
+		s.violation(c, "", "failed login")
 		code, why = r.ConnackCode(byte(p.Version)), r.Reason
 		s.log.Warn("connection refused", "client", id, "remote", c.remote, "username", username,
 			"code", connackText(code, v5), "reason", r.Reason)

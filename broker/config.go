@@ -156,6 +156,26 @@ type Config struct {
 	PublishRate  float64
 	PublishBurst int
 
+	// ConnectionRate limits the new connections per second from one client
+	// address (an IPv4 address, an IPv6 /64), with bursts of
+	// ConnectionBurst (a token bucket per address; 65,536 addresses
+	// remembered at most): a connection beyond it is closed before its
+	// CONNECT is read, logged and counted. Default: 0, no limit;
+	// ConnectionBurst defaults to max(1, ConnectionRate).
+	ConnectionRate  float64
+	ConnectionBurst int
+	// BanThreshold violations within BanWindow ban for BanDuration: a
+	// violation is a failed login, a connection beyond ConnectionRate, a
+	// client identifier too long (counted against the address), or a
+	// disconnection for a broken limit (publish rate, quotas; counted
+	// against the address and the client identifier). A banned address's
+	// connections are closed at accept; a banned client identifier's
+	// CONNECT is refused with CONNACK 0x8A Banned (0x05 before MQTT 5).
+	// Default: no bans (BanThreshold or BanDuration 0); BanWindow 1m.
+	BanThreshold int
+	BanWindow    time.Duration
+	BanDuration  time.Duration
+
 	// Version is the server version published in $SYS/broker/version.
 	Version string
 }
@@ -170,6 +190,7 @@ const (
 	DefaultMaxQueuedBytes = 16 << 20
 
 	DefaultTopicAliasMaximum = 10
+	DefaultBanWindow         = time.Minute
 
 	maxPacketSizeLimit = 268435455 + 5
 )
@@ -200,6 +221,12 @@ func (c *Config) withDefaults() Config {
 	d.TopicAliasMaximum = min(d.TopicAliasMaximum, 65535)
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = DefaultMaxQueued
+	}
+	if d.ConnectionBurst <= 0 {
+		d.ConnectionBurst = max(1, int(d.ConnectionRate))
+	}
+	if d.BanWindow <= 0 {
+		d.BanWindow = DefaultBanWindow
 	}
 	if d.PublishBurst <= 0 {
 		d.PublishBurst = max(1, int(d.PublishRate))

@@ -13,6 +13,10 @@ type limitCounters struct {
 	connections atomic.Int64 // connections closed at accept: MaxConnections reached
 	clientIDs   atomic.Int64 // CONNECT refused: client identifier too long
 	rate        atomic.Int64 // clients disconnected for publishing too fast
+	connRate    atomic.Int64 // connections closed at accept: ConnectionRate exceeded
+	banned      atomic.Int64 // connections and CONNECTs refused: banned
+	addrBans    atomic.Int64 // bans of addresses begun
+	idBans      atomic.Int64 // bans of client identifiers begun
 }
 
 var errRateTooHigh = &packet.Error{Code: packet.MessageRateTooHigh, Reason: "publish rate limit exceeded"}
@@ -34,10 +38,14 @@ func (s *Server) refuseConnection(c *conn) {
 // with Client Identifier not valid (0x85; 0x02 before MQTT 5)
 // [MQTT-3.1.3-5] [MQTT5-3.1.3-5] allow a server to restrict identifiers.
 func (s *Server) checkClientID(c *conn, p *packet.Connect) error {
+	if err := s.checkBanned(c, p); err != nil {
+		return err
+	}
 	if s.cfg.MaxClientIDLength <= 0 || len(p.ClientID) <= s.cfg.MaxClientIDLength {
 		return nil
 	}
 	s.stats.limits.clientIDs.Add(1)
+	s.violation(c, "", "client identifier too long")
 	code := packet.ConnRefusedIdentifierRejected
 	if p.Version == packet.V5 {
 		code = packet.ClientIdentifierNotValid
@@ -72,6 +80,7 @@ func (c *conn) allowPublish(now time.Time) bool {
 		c.srv.stats.limits.rate.Add(1)
 		c.srv.log.Warn("client disconnected: publish rate limit exceeded", "client", c.clientID(), "remote", c.remote,
 			"rate", rate, "burst", c.srv.cfg.PublishBurst)
+		c.srv.violation(c, c.clientID(), "publish rate exceeded")
 		return false
 	}
 	b.tokens--

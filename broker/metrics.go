@@ -132,6 +132,7 @@ var (
 	descRetained      = desc("retained_messages", "Retained messages.")
 	descAuth          = desc("auth_refusals_total", "Refusals of the authenticator and authorizer.", "kind")
 	descLimits        = desc("limit_refusals_total", "Connections and clients refused by the limits of the configuration.", "kind")
+	descBans          = desc("bans_total", "Bans begun, by what is banned.", "banned")
 	descPanics        = desc("panics_recovered_total", "Panics recovered in connection goroutines.")
 	descUptime        = desc("uptime_seconds", "Seconds since the server started.")
 )
@@ -139,7 +140,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descAccepted, descClients, descSessions, descSubscriptions,
 		descMsgIn, descMsgOut, descBytesIn, descBytesOut, descDropped, descQueued, descQueuedBytes, descInFlight,
-		descRetained, descAuth, descLimits, descPanics, descUptime} {
+		descRetained, descAuth, descLimits, descBans, descPanics, descUptime} {
 		ch <- d
 	}
 }
@@ -190,6 +191,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLimits, s.stats.limits.connections.Load(), "max connections")
 	counter(descLimits, s.stats.limits.clientIDs.Load(), "client id length")
 	counter(descLimits, s.stats.limits.rate.Load(), "publish rate")
+	counter(descLimits, s.stats.limits.connRate.Load(), "connection rate")
+	counter(descLimits, s.stats.limits.banned.Load(), "banned")
+	counter(descBans, s.stats.limits.addrBans.Load(), "address")
+	counter(descBans, s.stats.limits.idBans.Load(), "client identifier")
 	counter(descPanics, st.PanicsRecovered)
 	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(s.started).Seconds())
 }

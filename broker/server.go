@@ -45,6 +45,7 @@ type Server struct {
 	msgID atomic.Uint64 // the last Message.ID given, when a store is configured
 
 	stats counters
+	guard *guard // connection rate limit and bans; nil when off
 
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
@@ -107,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		stopping:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.guard = newGuard(&s.cfg)
 	if s.retained == nil {
 		s.retained = memory.New()
 	}
@@ -200,6 +202,9 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // serveConn starts the reader goroutine of a new connection.
 func (s *Server) serveConn(nc net.Conn) {
+	if !s.admit(nc) {
+		return
+	}
 	c := newConn(s, nc)
 	s.mu.Lock()
 	if s.closing {

@@ -35,6 +35,12 @@ type serveOptions struct {
 	proxyProtocol      []string
 	proxyHeaderTimeout time.Duration
 
+	connectionRate  float64
+	connectionBurst int
+	banThreshold    int
+	banWindow       time.Duration
+	banDuration     time.Duration
+
 	configFile string
 
 	maxConnections   int
@@ -79,6 +85,11 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.wssListen, "wss-listen", nil, "TCP address for MQTT over secure WebSocket (wss://ADDR/mqtt; needs --cert and --key), repeatable")
 	fs.StringArrayVar(&o.proxyProtocol, "proxy-protocol", nil, "listen address (of any --*listen) behind a load balancer: its connections start with a PROXY protocol v1 or v2 header naming the client, repeatable")
 	fs.DurationVar(&o.proxyHeaderTimeout, "proxy-header-timeout", broker.DefaultProxyHeaderTimeout, "time a --proxy-protocol connection has to send its header")
+	fs.Float64Var(&o.connectionRate, "connection-rate", 0, "new connections per second per client address (IPv6: per /64); more are closed at once (0: no limit)")
+	fs.IntVar(&o.connectionBurst, "connection-burst", 0, "burst allowed above --connection-rate (default: the rate, at least 1)")
+	fs.IntVar(&o.banThreshold, "ban-threshold", 0, "violations (failed logins, broken limits) within --ban-window that ban an address or client identifier (0: no bans)")
+	fs.DurationVar(&o.banWindow, "ban-window", broker.DefaultBanWindow, "window in which --ban-threshold violations ban")
+	fs.DurationVar(&o.banDuration, "ban-duration", 0, "length of a ban (0: no bans)")
 	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (chain) of the TLS listeners; reloaded on SIGHUP")
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
@@ -120,7 +131,7 @@ func (o *serveOptions) validate() error {
 		name string
 		v    int
 	}{{"max-connections", o.maxConnections}, {"max-packet-size", o.maxPacketSize}, {"max-client-id-length", o.maxClientIDLen},
-		{"publish-burst", o.publishBurst}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
+		{"publish-burst", o.publishBurst}, {"connection-burst", o.connectionBurst}, {"ban-threshold", o.banThreshold}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
 		if c.v < 0 {
 			return fmt.Errorf("--%s %d: want 0 or more", c.name, c.v)
 		}
@@ -141,6 +152,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.publishRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 || o.persistentExpiry < 0 {
 		return errors.New("--publish-rate, --sys-interval, --max-session-expiry and --persistent-client-expiration cannot be negative")
+	}
+	if o.connectionRate < 0 || o.banWindow < 0 || o.banDuration < 0 || o.proxyHeaderTimeout < 0 {
+		return errors.New("--connection-rate, --ban-window, --ban-duration and --proxy-header-timeout cannot be negative")
 	}
 	return nil
 }
@@ -219,6 +233,8 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		MaximumQoS: maxQoS, RetainUnavailable: !o.retainAvailable, WildcardSubscriptionsUnavailable: !o.wildcardSubs,
 		SubscriptionIDsUnavailable: !o.subscriptionIDs, SharedSubscriptionsUnavailable: !o.sharedSubs,
 		TopicAliasMaximum: aliases, ServerKeepAlive: o.serverKeepAlive,
+		ConnectionRate: o.connectionRate, ConnectionBurst: o.connectionBurst,
+		BanThreshold: o.banThreshold, BanWindow: o.banWindow, BanDuration: o.banDuration,
 	}, reload, nil
 }
 

@@ -431,6 +431,9 @@ func TestBrokerConfigFromOptions(t *testing.T) {
 		}},
 		{[]string{"--sys-interval", "0"}, func(c broker.Config) bool { return c.SysInterval == 0 }},
 		{[]string{"--persistent-client-expiration", "1h"}, func(c broker.Config) bool { return c.PersistentClientExpiration == time.Hour }},
+		{[]string{"--connection-rate", "2.5", "--connection-burst", "5", "--ban-threshold", "3", "--ban-duration", "1h"}, func(c broker.Config) bool {
+			return c.ConnectionRate == 2.5 && c.ConnectionBurst == 5 && c.BanThreshold == 3 && c.BanDuration == time.Hour && c.BanWindow == broker.DefaultBanWindow
+		}},
 	} {
 		var o serveOptions
 		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)

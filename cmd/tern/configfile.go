@@ -67,6 +67,11 @@ var configKeys = map[string]configKey{
 	// Listener options and limits of the operations guide.
 	"listeners.proxy_protocol":       {flag: "proxy-protocol"},
 	"listeners.proxy_header_timeout": {flag: "proxy-header-timeout"},
+	"limits.connection_rate":         {flag: "connection-rate"},
+	"limits.connection_burst":        {flag: "connection-burst"},
+	"limits.ban_threshold":           {flag: "ban-threshold"},
+	"limits.ban_window":              {flag: "ban-window"},
+	"limits.ban_duration":            {flag: "ban-duration"},
 }
 
 // expected describes the values a flag type takes, for error messages.

@@ -74,6 +74,7 @@ type serveOptions struct {
 
 	passwordFile   string
 	aclFile        string
+	scramFile      string
 	allowAnonymous bool
 	anonymousSet   bool // allowAnonymous was given explicitly
 }
@@ -122,6 +123,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.sysInterval, "sys-interval", broker.DefaultSysInterval, "period of the $SYS/broker/... topics; 0 turns them off")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
 	fs.StringVar(&o.aclFile, "acl-file", "", "Mosquitto ACL file; reloaded on SIGHUP")
+	fs.StringVar(&o.scramFile, "scram-file", "", "SCRAM-SHA-256 credentials (see tern scram) for MQTT 5 enhanced authentication; reloaded on SIGHUP")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let clients without a user name in (default: true when neither --password-file nor --acl-file is given)")
 }
 
@@ -170,7 +172,7 @@ func (o *serveOptions) anonymous() bool {
 	if o.anonymousSet {
 		return o.allowAnonymous
 	}
-	return o.passwordFile == "" && o.aclFile == ""
+	return o.passwordFile == "" && o.aclFile == "" && o.scramFile == ""
 }
 
 // security loads the password and ACL files. reload reads them again.
@@ -184,15 +186,19 @@ func (o *serveOptions) security() (auth.Authenticator, auth.Authorizer, func() e
 
 // authSummary describes the security configuration for the start-up log.
 func (o *serveOptions) authSummary() string {
+	scram := ""
+	if o.scramFile != "" {
+		scram = "SCRAM-SHA-256 file " + o.scramFile + ", "
+	}
 	switch {
-	case o.passwordFile == "" && o.aclFile == "" && o.anonymous():
+	case o.passwordFile == "" && o.aclFile == "" && o.anonymous() && scram == "":
 		return "anonymous access allowed, no password or ACL file"
-	case o.passwordFile == "" && !o.anonymous():
+	case o.passwordFile == "" && !o.anonymous() && scram == "":
 		return "every client refused: no password file and anonymous access off"
 	}
-	s := "password file " + o.passwordFile
+	s := scram + "password file " + o.passwordFile
 	if o.passwordFile == "" {
-		s = "no password file"
+		s = scram + "no password file"
 	}
 	if o.aclFile != "" {
 		s += ", ACL file " + o.aclFile
@@ -211,6 +217,16 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if err != nil {
 		return broker.Config{}, nil, err
 	}
+	var enhanced []broker.EnhancedAuth
+	if o.scramFile != "" {
+		sf, err := loadSCRAMFile(o.scramFile)
+		if err != nil {
+			return broker.Config{}, nil, err
+		}
+		enhanced = []broker.EnhancedAuth{sf.method()}
+		files := reload
+		reload = func() error { return errors.Join(files(), sf.Reload()) }
+	}
 	sys := o.sysInterval // 0: off
 	maxQoS := 0          // broker.Config: 0 means 2
 	switch {
@@ -223,7 +239,7 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if aliases == 0 {
 		aliases = -1 // broker.Config: negative means none
 	}
-	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, SysInterval: sys, Version: version,
+	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, EnhancedAuth: enhanced, SysInterval: sys, Version: version,
 		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
 		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,
 		MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, MaxSessionExpiry: o.maxSessionExpiry,

@@ -161,6 +161,7 @@ func TestAuthSummary(t *testing.T) {
 		{serveOptions{passwordFile: "p"}, "password file p, anonymous access refused", false},
 		{serveOptions{passwordFile: "p", aclFile: "a", allowAnonymous: true, anonymousSet: true}, "password file p, ACL file a, anonymous access allowed", true},
 		{serveOptions{aclFile: "a"}, "every client refused: no password file and anonymous access off", false},
+		{serveOptions{scramFile: "s"}, "SCRAM-SHA-256 file s, no password file, anonymous access refused", false},
 	} {
 		if got := tc.o.authSummary(); got != tc.want || tc.o.anonymous() != tc.anon {
 			t.Errorf("%+v: %q anonymous=%v, want %q %v", tc.o, got, tc.o.anonymous(), tc.want, tc.anon)

@@ -33,6 +33,7 @@ var configKeys = map[string]configKey{
 	"tls.use_identity_as_username":        {flag: "use-identity-as-username"},
 	"auth.password_file":                  {flag: "password-file"},
 	"auth.acl_file":                       {flag: "acl-file"},
+	"auth.scram_file":                     {flag: "scram-file"},
 	"auth.allow_anonymous":                {flag: "allow-anonymous"},
 	"admin.listen":                        {flag: "admin-listen"},
 	"sys_interval":                        {flag: "sys-interval"},

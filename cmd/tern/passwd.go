@@ -38,59 +38,11 @@ so that the file stays readable by Mosquitto. The file is replaced
 atomically; other users' lines and comments are kept.`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file, user := args[0], args[1]
-			switch {
-			case create && del:
-				return errors.New("-c and -D cannot be used together")
-			case batch && del:
-				return errors.New("-b and -D cannot be used together")
-			case batch && len(args) != 3:
-				return errors.New("-b needs a PASSWORD argument")
-			case !batch && len(args) == 3:
-				return errors.New("a PASSWORD argument needs -b")
-			case scheme != string(auth.Argon2id) && scheme != string(auth.SHA512PBKDF2):
+			if scheme != string(auth.Argon2id) && scheme != string(auth.SHA512PBKDF2) {
 				return fmt.Errorf("-H %q: want %s or %s", scheme, auth.Argon2id, auth.SHA512PBKDF2)
 			}
-			if err := auth.ValidUsername(user); err != nil {
-				return err
-			}
-			var lines *auth.PasswordLines
-			if create {
-				lines = &auth.PasswordLines{}
-			} else {
-				var err error
-				lines, err = auth.ReadPasswordLines(file)
-				if errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("%s does not exist (use -c to create it)", file)
-				} else if err != nil {
-					return err
-				}
-			}
-			if del {
-				if !lines.Delete(user) {
-					return fmt.Errorf("user %q not found in %s", user, file)
-				}
-				return lines.WriteFile(file, 0o600)
-			}
-			var password []byte
-			if batch {
-				password = []byte(args[2])
-			} else {
-				var err error
-				password, err = readNewPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
-				if err != nil {
-					return err
-				}
-			}
-			if len(password) == 0 {
-				return errors.New("empty password")
-			}
-			h, err := auth.HashPassword(password, auth.Scheme(scheme))
-			if err != nil {
-				return err
-			}
-			lines.Set(user, h)
-			return lines.WriteFile(file, 0o600)
+			return editUserFile(cmd, args, userFileEdit{create: create, del: del, batch: batch},
+				func(password []byte) (string, error) { return auth.HashPassword(password, auth.Scheme(scheme)) })
 		},
 	}
 	f := cmd.Flags()
@@ -99,6 +51,67 @@ atomically; other users' lines and comments are kept.`,
 	f.BoolVarP(&batch, "batch", "b", false, "take PASSWORD from the command line")
 	f.StringVarP(&scheme, "hash", "H", string(auth.Argon2id), "hash of new entries: argon2id or sha512-pbkdf2 (Mosquitto's $7$)")
 	return cmd
+}
+
+// userFileEdit are the -c, -D and -b options of tern passwd and tern scram.
+type userFileEdit struct{ create, del, batch bool }
+
+// editUserFile adds, updates (-c: in a new file) or deletes (-D) the line
+// "USER:entry" of a user file, the arguments being FILE USER [PASSWORD]
+// (-b); entry derives the line's entry from the password. Other lines and
+// comments are kept; the file is replaced atomically.
+func editUserFile(cmd *cobra.Command, args []string, o userFileEdit, entry func(password []byte) (string, error)) error {
+	file, user := args[0], args[1]
+	switch {
+	case o.create && o.del:
+		return errors.New("-c and -D cannot be used together")
+	case o.batch && o.del:
+		return errors.New("-b and -D cannot be used together")
+	case o.batch && len(args) != 3:
+		return errors.New("-b needs a PASSWORD argument")
+	case !o.batch && len(args) == 3:
+		return errors.New("a PASSWORD argument needs -b")
+	}
+	if err := auth.ValidUsername(user); err != nil {
+		return err
+	}
+	var lines *auth.PasswordLines
+	if o.create {
+		lines = &auth.PasswordLines{}
+	} else {
+		var err error
+		lines, err = auth.ReadPasswordLines(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s does not exist (use -c to create it)", file)
+		} else if err != nil {
+			return err
+		}
+	}
+	if o.del {
+		if !lines.Delete(user) {
+			return fmt.Errorf("user %q not found in %s", user, file)
+		}
+		return lines.WriteFile(file, 0o600)
+	}
+	var password []byte
+	if o.batch {
+		password = []byte(args[2])
+	} else {
+		var err error
+		password, err = readNewPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+	}
+	if len(password) == 0 {
+		return errors.New("empty password")
+	}
+	e, err := entry(password)
+	if err != nil {
+		return err
+	}
+	lines.Set(user, e)
+	return lines.WriteFile(file, 0o600)
 }
 
 // isTerminal reports whether r is a terminal.

@@ -35,10 +35,11 @@ func newServeCmd() *cobra.Command {
 
 With no listener configured it listens on 127.0.0.1:1883 only; use --listen
 :1883 for every interface. Without --password-file and --acl-file anonymous
-access is allowed. --config FILE reads a YAML file with every option
-(docs/configuration.md); flags override it. SIGHUP reloads the password and
-ACL files and the TLS certificate, key and client CA (a file that fails to
-load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
+access is allowed; --scram-file lets MQTT 5 clients authenticate with
+SCRAM-SHA-256 (see tern scram). --config FILE reads a YAML file with every
+option (docs/configuration.md); flags override it. SIGHUP reloads the
+password, ACL and SCRAM files and the TLS certificate, key and client CA (a
+file that fails to load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
 (MQTT 5 clients get DISCONNECT "server shutting down").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -61,7 +61,7 @@ type conn struct {
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
 	waiters  int        // readers waiting on flushed
-	holds    int        // drainHeld holds on ctl: the writer waits
+	hq       holdQueue  // holds on ctl: the writer stops at the first
 	ctl      *[]byte    // encoded packets queued for the writer (CONNACK, SUBACK, acks ...), pooled
 	stopped  bool       // the reader has ended: start no more writers
 	closeErr error      // why the connection was closed, set once with closed
@@ -75,6 +75,7 @@ type conn struct {
 	// then be read by other goroutines.
 	attached atomic.Bool
 	writeFn  func()
+	pipe     pipeline // durable publications whose commit is in flight
 
 	// Reused by the writer that holds the writing flag, and by the reader.
 	deliver  []*session.Message
@@ -410,17 +411,17 @@ func (c *conn) onPublish(p *packet.Publish) error {
 }
 
 // publishDurably handles a QoS 1 or 2 PUBLISH when a Store is configured:
-// the message is accepted and persisted, routed, and the subscribers'
-// queue changes persisted too, before its PUBACK or PUBREC is queued for
-// the writer: an acknowledged message is in the store for every
-// subscriber.
+// the message is accepted and routed, the publisher's acceptance and the
+// subscribers' deliveries are persisted with one Apply, and its PUBACK or
+// PUBREC, queued behind a hold, is written once that Apply is durable:
+// an acknowledged message is in the store for every subscriber. The reader
+// does not wait for the sync (see submit).
 func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Message, reason packet.ReasonCode) error {
 	cl := c.cl
-	b := fanoutPool.Get().(*fanout)
-	defer fanoutPool.Put(b)
+	b := getFanout()
 	deliver, err := c.receiveHeld(now, p, m, reason, b)
 	if err != nil {
-		b.commit(c.srv)
+		b.finish(c.srv, nil) // the session refused it: nothing held
 		return err
 	}
 	c.srv.stats.received.Add(1)
@@ -429,11 +430,12 @@ func (c *conn) publishDurably(now time.Time, p *packet.Publish, m *session.Messa
 		c.srv.routeAt(dm, cl, now, b)
 		deliver[i] = nil
 	}
-	// One Apply, atomic, for the publisher's acceptance and every
-	// subscriber's delivery (a crash cannot keep one without the other),
-	// then the subscribers' packets.
-	b.commit(c.srv)
 	c.rdeliver = deliver[:0]
+	// One Apply, atomic, for the publisher's acceptance and every
+	// subscriber's delivery (a crash cannot keep one without the other).
+	if err := c.submit(b); err != nil {
+		return err
+	}
 	return c.waitBacklog()
 }
 
@@ -452,14 +454,13 @@ func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message,
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	b.hold(c)
 	var out []byte
 	if c.ctl != nil {
 		out = *c.ctl
 	}
 	out, deliver := c.drain(cl, out, c.rdeliver[:0], false, b)
 	c.setCtl(out)
-	c.holds++
-	b.held = append(b.held, c)
 	return deliver, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
 )
 
 // connCounters are a connection's own counters: its reader and its
@@ -106,7 +107,8 @@ func (s *Server) Gauges(ctx context.Context) Gauges {
 // tern_*: connections, clients, sessions, subscriptions, messages and
 // bytes in and out (messages by QoS), drops by reason, queue depths,
 // retained messages, authentication and authorization refusals, recovered
-// panics and uptime. Values are read at collection time.
+// panics, uptime, and the commits and fsyncs of a store that counts them
+// (store.WriteCounter). Values are read at collection time.
 func (s *Server) Collector() prometheus.Collector { return &collector{s: s} }
 
 type collector struct{ s *Server }
@@ -135,12 +137,14 @@ var (
 	descBans          = desc("bans_total", "Bans begun, by what is banned.", "banned")
 	descPanics        = desc("panics_recovered_total", "Panics recovered in connection goroutines.")
 	descUptime        = desc("uptime_seconds", "Seconds since the server started.")
+	descStoreCommits  = desc("store_commits_total", "Write batches the durable store committed (group-commit batch size: commits / fsyncs).")
+	descStoreSyncs    = desc("store_fsyncs_total", "Fsyncs of the durable store's log.")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descAccepted, descClients, descSessions, descSubscriptions,
 		descMsgIn, descMsgOut, descBytesIn, descBytesOut, descDropped, descQueued, descQueuedBytes, descInFlight,
-		descRetained, descAuth, descLimits, descBans, descPanics, descUptime} {
+		descRetained, descAuth, descLimits, descBans, descPanics, descUptime, descStoreCommits, descStoreSyncs} {
 		ch <- d
 	}
 }
@@ -197,6 +201,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBans, s.stats.limits.idBans.Load(), "client identifier")
 	counter(descPanics, st.PanicsRecovered)
 	ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, time.Since(s.started).Seconds())
+	if wc, ok := s.store.(store.WriteCounter); ok {
+		w := wc.WriteCounters()
+		counter(descStoreCommits, w.Commits)
+		counter(descStoreSyncs, w.Syncs)
+	}
 }
 
 // AdminHandler serves the administration endpoints: /metrics (Prometheus

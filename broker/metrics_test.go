@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/memory"
 )
 
 // scrape parses the /metrics page of h.
@@ -200,4 +203,57 @@ func TestSysTopics(t *testing.T) {
 		}
 	}
 	all.expectNothing(50 * time.Millisecond)
+}
+
+// countingStore is a memory store that counts its Apply calls as commits,
+// one fsync per two.
+type countingStore struct {
+	*memory.Store
+	applies atomic.Int64
+}
+
+func (c *countingStore) Apply(ctx context.Context, updates ...store.Update) error {
+	c.applies.Add(1)
+	return c.Store.Apply(ctx, updates...)
+}
+
+func (c *countingStore) WriteCounters() store.WriteCounters {
+	n := c.applies.Load()
+	return store.WriteCounters{Commits: n, Syncs: n / 2}
+}
+
+// The store's commits and fsyncs are exported when it counts them.
+func TestMetricsStoreCounters(t *testing.T) {
+	st := &countingStore{Store: memory.New()}
+	defer st.Close()
+	s, addr := startServer(t, Config{Store: st, SysInterval: -1})
+	hs := httptest.NewServer(s.AdminHandler())
+	defer hs.Close()
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("sub", false)
+	sub.subscribe(1, "m", 1)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true)
+	for i := range 4 {
+		pub.send(&packet.Publish{Topic: "m", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+		pub.recvAck(packet.PUBACK)
+	}
+	want := st.WriteCounters()
+	if want.Commits < 4 {
+		t.Fatalf("%d commits for 4 durable messages", want.Commits)
+	}
+	mf := scrape(t, hs.URL)
+	if got := value(mf, "tern_store_commits_total"); got < float64(want.Commits) {
+		t.Errorf("tern_store_commits_total = %v, want at least %d", got, want.Commits)
+	}
+	if got := value(mf, "tern_store_fsyncs_total"); got < float64(want.Syncs) {
+		t.Errorf("tern_store_fsyncs_total = %v, want at least %d", got, want.Syncs)
+	}
+	// A store that does not count exports nothing.
+	s2, _ := startServer(t, Config{SysInterval: -1})
+	hs2 := httptest.NewServer(s2.AdminHandler())
+	defer hs2.Close()
+	if got := value(scrape(t, hs2.URL), "tern_store_commits_total"); got != -1 {
+		t.Errorf("tern_store_commits_total = %v without a store", got)
+	}
 }

@@ -46,6 +46,7 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 	}
 	var sends []retainReq
 	now := time.Now()
+	var hold *fanout
 	rec, err := func() (store.SessionRecord, error) {
 		cl.mu.Lock()
 		defer cl.mu.Unlock()
@@ -89,7 +90,15 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 				sends = append(sends, retainReq{f, sub})
 			}
 		}
-		// SUBACK goes before the retained messages [MQTT-3.8.4-4].
+		// A persistent session's SUBACK waits behind a hold until its
+		// record is saved. SUBACK goes before the retained messages
+		// [MQTT-3.8.4-4].
+		if s.store != nil && cl.expiry > 0 {
+			hold = getFanout()
+			c.mu.Lock()
+			hold.hold(c)
+			c.mu.Unlock()
+		}
 		err := c.appendCtl(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 		for _, r := range sends {
 			s.retained.MatchRetained(s.ctx, r.filter, func(m *session.Message) bool {
@@ -102,13 +111,18 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 		}
 		return s.recordLocked(cl), err
 	}()
+	if hold != nil {
+		var serr error
+		if err == nil {
+			serr = s.store.SaveSession(s.ctx, rec)
+		}
+		// Released, or the connection closed: no SUBACK without its record.
+		if serr = hold.finish(s, serr); serr != nil {
+			return serr
+		}
+	}
 	if err != nil {
 		return err
-	}
-	if s.store != nil && rec.ExpiryInterval > 0 {
-		if err := s.store.SaveSession(s.ctx, rec); err != nil {
-			s.log.Error("saving session", "client", cl.id, "err", err)
-		}
 	}
 	c.kick()
 	return nil
@@ -381,33 +395,6 @@ func (s *Server) drainOfflineTo(cl *client, b *fanout) {
 	}
 }
 
-// fanout collects, while a durable QoS 1 or 2 message is routed, the
-// session changes of the publisher and the subscribers (persisted with one
-// Apply, atomic across the sessions) and the connections whose packets are
-// held until then.
-type fanout struct {
-	updates []store.Update
-	held    []*conn
-}
-
-var fanoutPool = sync.Pool{New: func() any { return new(fanout) }}
-
-// commit persists the collected changes, then releases the held
-// connections to their writers.
-func (b *fanout) commit(s *Server) {
-	if len(b.updates) > 0 {
-		if err := s.store.Apply(s.ctx, b.updates...); err != nil {
-			s.log.Error("persisting session state", "sessions", len(b.updates), "err", err)
-		}
-	}
-	for _, c := range b.held {
-		c.release()
-	}
-	clear(b.updates)
-	clear(b.held)
-	b.updates, b.held = b.updates[:0], b.held[:0]
-}
-
 // queues reports whether changes queue a delivery.
 func queues(changes []session.Change) bool {
 	for i := range changes {
@@ -436,14 +423,19 @@ func (s *Server) persist(cl *client, rd *session.Ready, b *fanout) {
 				"qos", d.Delivery.QoS, "reason", d.Drop.String())
 		}
 	}
-	if len(rd.Persist) > 0 && s.store != nil && b != nil && !queues(rd.Persist) {
+	switch {
+	case len(rd.Persist) == 0 || s.store == nil:
+	case b != nil && !b.eager && !queues(rd.Persist):
 		// Kept past Advance: copied.
 		b.updates = append(b.updates, storeUpdate(cl.id, slices.Clone(rd.Persist)))
-	} else if len(rd.Persist) > 0 && s.store != nil {
-		// A queued delivery is persisted at once: once the lock is
-		// released, another drain (an acknowledgement, a reconnection)
-		// may move it into flight and persist that, which must not reach
-		// the store before the queueing.
+	case b != nil:
+		// A queued delivery is ordered in the store at once, under the
+		// session's lock: once the lock is released, another drain (an
+		// acknowledgement, a reconnection) may move it into flight and
+		// persist that, which must not reach the store before the
+		// queueing. b's packets wait for it to be durable too.
+		b.applyNow(s, storeUpdate(cl.id, rd.Persist))
+	default:
 		if err := s.store.Apply(s.ctx, storeUpdate(cl.id, rd.Persist)); err != nil {
 			s.log.Error("persisting session state", "client", cl.id, "err", err)
 		}

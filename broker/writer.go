@@ -6,6 +6,7 @@ import (
 
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store"
 )
 
 // outBufSize is the initial size of a writer's output buffer; buffers that
@@ -44,12 +45,17 @@ func (c *conn) kick() {
 // queued for such a client pass a bound (see waitBacklog).
 func (c *conn) afterReceive(now time.Time) error {
 	cl := c.cl
-	deliver, pending := c.drainAside(cl, c.rdeliver[:0])
+	deliver, pending, b := c.drainAside(cl, c.rdeliver[:0])
 	for i, m := range deliver {
 		c.srv.routeAt(m, cl, now, nil)
 		deliver[i] = nil
 	}
 	c.rdeliver = deliver[:0]
+	if b != nil {
+		if err := c.submit(b); err != nil {
+			return err
+		}
+	}
 	if pending {
 		c.kick()
 		return c.waitBacklog()
@@ -59,21 +65,33 @@ func (c *conn) afterReceive(now time.Time) error {
 
 // drainAside drains the session under its lock, encoding its packets at
 // the end of the control queue; pending reports whether that queue has
-// bytes for the writer.
-func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.Message, pending bool) {
+// bytes for the writer. With a store.AsyncApplier, the session's changes
+// are ordered in the store under the lock and its packets held until they
+// are durable: b, for submit.
+func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.Message, pending bool, b *fanout) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl.conn == c {
+		if _, ok := c.srv.store.(store.AsyncApplier); ok && cl.sess.HasReady() {
+			b = getFanout()
+			b.eager = true
+			b.hold(c)
+		}
 		var out []byte
 		if c.ctl != nil {
 			out = *c.ctl
 		}
-		out, deliver = c.drain(cl, out, deliver, false, nil)
+		out, deliver = c.drain(cl, out, deliver, false, b)
 		c.setCtl(out)
+		if b != nil && b.idle() { // nothing was written: no wait
+			c.hq.release(b.held[0].id)
+			b.recycle()
+			b = nil
+		}
 	}
-	return deliver, c.ctl != nil && len(*c.ctl) > 0
+	return deliver, c.ctl != nil && len(*c.ctl) > 0, b
 }
 
 // ctlPool holds the buffers of control queues, so that an idle connection
@@ -115,29 +133,20 @@ func (c *conn) appendCtl(p packet.Packet) error {
 }
 
 // drainHeld drains the session into the control queue with its changes
-// collected in b, and holds the queue back from the writer until b is
-// committed: the packets keep their place in the order of the connection,
-// and none is written before its state is persisted. cl.mu is held.
+// collected in b, behind a hold released when b is committed: the packets
+// keep their place in the order of the connection, and none is written
+// before its state is persisted. cl.mu is held.
 func (c *conn) drainHeld(cl *client, b *fanout) []*session.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	b.hold(c)
 	var out []byte
 	if c.ctl != nil {
 		out = *c.ctl
 	}
 	out, deliver := c.drain(cl, out, nil, false, b)
 	c.setCtl(out)
-	c.holds++
-	b.held = append(b.held, c)
 	return deliver
-}
-
-// release ends one hold of drainHeld and wakes the writer.
-func (c *conn) release() {
-	c.mu.Lock()
-	c.holds--
-	c.mu.Unlock()
-	c.kick()
 }
 
 // takeCtl appends the control queue to out and empties it. c.mu is held.
@@ -146,11 +155,28 @@ func (c *conn) takeCtl(out []byte) []byte {
 		return out
 	}
 	out = append(out, *c.ctl...)
+	c.hq.taken += int64(len(*c.ctl))
 	if cap(*c.ctl) <= maxPooledOut {
 		*c.ctl = (*c.ctl)[:0]
 		ctlPool.Put(c.ctl)
 	}
 	c.ctl = nil
+	return out
+}
+
+// takeCtlFree appends the bytes of the control queue before its first
+// hold to out and removes them. c.mu is held.
+func (c *conn) takeCtlFree(out []byte) []byte {
+	n := c.hq.free(c.ctlLen())
+	if n == 0 {
+		return out
+	}
+	if n == len(*c.ctl) {
+		return c.takeCtl(out)
+	}
+	out = append(out, (*c.ctl)[:n]...)
+	*c.ctl = (*c.ctl)[:copy(*c.ctl, (*c.ctl)[n:])]
+	c.hq.taken += int64(n)
 	return out
 }
 
@@ -189,11 +215,11 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// isHeld reports whether drainHeld holds the control queue.
+// isHeld reports whether a hold stops the writer.
 func (c *conn) isHeld() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.holds > 0
+	return c.hq.held()
 }
 
 // maxCtlBacklog bounds the bytes a reader queues for a writer that is
@@ -293,9 +319,19 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 		defer cl.mu.Unlock()
 	}
 	c.mu.Lock()
-	if c.holds > 0 {
-		// Packets whose state is being persisted come first; release
+	if c.hq.held() {
+		// Write what precedes the first hold; the session's packets go
+		// after the held ones, into the control queue. Releasing the hold
 		// kicks the writer again.
+		out = c.takeCtlFree(out)
+		if cl != nil && cl.conn == c && cl.sess.HasReady() {
+			var ctl []byte
+			if c.ctl != nil {
+				ctl = *c.ctl
+			}
+			ctl, deliver = c.drain(cl, ctl, deliver, true, nil)
+			c.setCtl(ctl)
+		}
 		c.mu.Unlock()
 		return out, deliver, true
 	}

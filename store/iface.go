@@ -83,3 +83,42 @@ type Stats struct {
 	Messages int // message bodies referenced by message state, each counted once
 	Retained int // retained messages
 }
+
+// AsyncApplier is implemented by a durable backend that can order a write
+// before it is durable, so that a caller keeps working while the sync runs
+// (the broker pipelines a connection's publications this way).
+//
+// ApplyAsync does what Apply does, except that it returns once the write
+// is ordered: it takes effect, with respect to every later call of any
+// method, in the order ApplyAsync returned, exactly as if Apply had
+// returned at that point; and it is durable once the returned Commit's
+// Wait returns nil. The caller must call Wait exactly once, and must not
+// act on the write's durability (acknowledge it) before Wait returned nil.
+// A nil Commit means the write is already as durable as the backend makes
+// it. An error from ApplyAsync means nothing was ordered; an error from
+// Wait, that the write may or may not have taken effect (as an error from
+// Apply).
+type AsyncApplier interface {
+	ApplyAsync(ctx context.Context, updates ...Update) (Commit, error)
+}
+
+// Commit is a write ordered by ApplyAsync, not yet known to be durable.
+type Commit interface {
+	// Wait returns once the write is durable, or the error that prevents
+	// it. It must be called exactly once.
+	Wait() error
+}
+
+// WriteCounters are the counters of a durable backend's write path since
+// it was opened: writes committed and syncs of its log. Commits / Syncs is
+// the average group-commit batch size.
+type WriteCounters struct {
+	Commits int64 // write batches committed (Apply, SaveSession, ... calls that wrote)
+	Syncs   int64 // fsyncs of the log
+}
+
+// WriteCounter is implemented by a backend that counts its writes and
+// syncs (the broker exports them as metrics).
+type WriteCounter interface {
+	WriteCounters() WriteCounters
+}

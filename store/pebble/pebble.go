@@ -93,7 +93,11 @@ type Store struct {
 	done chan struct{}
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.AsyncApplier = (*Store)(nil)
+	_ store.WriteCounter = (*Store)(nil)
+)
 
 // Open opens (creating it if needed) the store in directory dir and loads
 // it. Errors name dir and the reason: a directory that is not a Tern store,
@@ -181,28 +185,40 @@ func (s *Store) check(ctx context.Context, op string) error {
 // Interval mode it is written without waiting for a sync. fill must not
 // fail after changing the mirror.
 func (s *Store) write(ctx context.Context, op string, fill func(b *pdb.Batch) error) error {
+	b, err := s.enqueue(ctx, op, fill)
+	if err != nil || b == nil {
+		return err
+	}
+	return s.finish(op, b)
+}
+
+// enqueue runs fill under mu with a fresh batch and orders it: in Sync mode
+// the batch is enqueued in the engine's commit pipeline and returned, to be
+// passed to finish once; in Interval mode it is written and nil is
+// returned, as for an empty batch.
+func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) error) (*pdb.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return fmt.Errorf("%s: %w", op, store.ErrClosed)
+		return nil, fmt.Errorf("%s: %w", op, store.ErrClosed)
 	}
 	if s.failed != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
+		return nil, fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
 	}
 	b := s.db.NewBatch()
 	if err := fill(b); err != nil {
 		s.mu.Unlock()
 		_ = b.Close()
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if b.Empty() {
 		s.mu.Unlock()
 		_ = b.Close()
-		return nil
+		return nil, nil
 	}
 	var err error
 	if s.opts.Durability == Sync {
@@ -215,19 +231,28 @@ func (s *Store) write(ctx context.Context, op string, fill func(b *pdb.Batch) er
 		s.mu.Unlock()
 		_ = b.Close()
 		s.log.Error("store: write failed; refusing further writes", "dir", s.dir, "err", err)
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if s.opts.Durability != Sync {
+		s.mu.Unlock()
+		_ = b.Close()
+		s.commits.Add(1)
+		return nil, nil
 	}
 	s.pending.Add(1)
 	s.mu.Unlock()
+	return b, nil
+}
+
+// finish waits for the fsync of a batch enqueued in Sync mode.
+func (s *Store) finish(op string, b *pdb.Batch) error {
 	defer s.pending.Done()
-	if s.opts.Durability == Sync {
-		if err = b.SyncWait(); err != nil {
-			s.mu.Lock()
-			s.failed = err
-			s.mu.Unlock()
-			s.log.Error("store: log sync failed; refusing further writes", "dir", s.dir, "err", err)
-			return fmt.Errorf("%s: %w", op, err)
-		}
+	if err := b.SyncWait(); err != nil {
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		s.log.Error("store: log sync failed; refusing further writes", "dir", s.dir, "err", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	_ = b.Close()
 	s.commits.Add(1)
@@ -329,21 +354,61 @@ func (s *Store) LoadSessions(ctx context.Context) ([]store.SessionRecord, error)
 // Apply implements store.Store: one batch for all updates, committed
 // atomically, returned once durable (Sync mode).
 func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
-	const op = "store: apply"
+	b, err := s.applyAsync(ctx, updates)
+	if err != nil || b == nil {
+		return err
+	}
+	return s.finish(opApply, b)
+}
+
+const opApply = "store: apply"
+
+// ApplyAsync implements store.AsyncApplier: the batch of Apply is ordered
+// (in the mirror and the engine's commit pipeline) before it returns; in
+// Sync mode the Commit waits for the fsync that covers it, shared with
+// every batch enqueued meanwhile. In Interval mode the write is done when
+// ApplyAsync returns (nil Commit).
+func (s *Store) ApplyAsync(ctx context.Context, updates ...store.Update) (store.Commit, error) {
+	b, err := s.applyAsync(ctx, updates)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	c := commitPool.Get().(*commit)
+	c.s, c.b = s, b
+	return c, nil
+}
+
+func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Batch, error) {
 	for i := range updates {
 		if err := updates[i].Validate(); err != nil {
-			if err := s.check(ctx, op); err != nil {
-				return err
+			if err := s.check(ctx, opApply); err != nil {
+				return nil, err
 			}
-			return fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", opApply, err)
 		}
 	}
-	return s.write(ctx, op, func(b *pdb.Batch) error {
+	return s.enqueue(ctx, opApply, func(b *pdb.Batch) error {
 		for i := range updates {
 			s.applyLocked(b, &updates[i])
 		}
 		return nil
 	})
+}
+
+// commit is the store.Commit of ApplyAsync; pooled.
+type commit struct {
+	s *Store
+	b *pdb.Batch
+}
+
+var commitPool = sync.Pool{New: func() any { return new(commit) }}
+
+// Wait implements store.Commit.
+func (c *commit) Wait() error {
+	s, b := c.s, c.b
+	c.s, c.b = nil, nil
+	commitPool.Put(c)
+	return s.finish(opApply, b)
 }
 
 // LoadState implements store.Store.
@@ -442,6 +507,11 @@ func (w WriteStats) CommitsPerSync() float64 {
 		return 0
 	}
 	return float64(w.Commits) / float64(w.Syncs)
+}
+
+// WriteCounters implements store.WriteCounter.
+func (s *Store) WriteCounters() store.WriteCounters {
+	return store.WriteCounters{Commits: s.commits.Load(), Syncs: s.syncs.Load()}
 }
 
 // WriteStats returns the counters of the write path.

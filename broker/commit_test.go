@@ -162,20 +162,20 @@ func (p *pipeStore) completeAll() {
 	}
 }
 
-// A publisher's messages are committed in a pipeline: the reader orders
-// the next one while earlier commits are in flight, and its PUBACKs, like
-// the subscriber's PUBLISH packets, go out in order once the commits they
-// depend on are durable, even when later commits complete first.
-func TestPipelinedAcksInOrder(t *testing.T) {
+// pipelined serves a broker on a pipeStore with a subscriber to "p" and a
+// publisher of version v, which sends three QoS 1 messages "a", "b", "c";
+// it returns their three commits, ordered and pending. The commits still
+// pending complete when the test ends.
+func pipelined(t *testing.T, v packet.Version) (pub, sub *tclient, c []*pipeCommit) {
 	st := newPipeStore()
-	defer st.Close()
 	addr, stop := runOn(t, Config{Store: st})
-	defer stop()
-	defer st.completeAll() // before stop
-	sub := dial(t, addr, packet.V311)
-	sub.mustConnect("sub", false)
+	t.Cleanup(func() { st.Close() })
+	t.Cleanup(stop)
+	t.Cleanup(st.completeAll) // before stop
+	sub = dial(t, addr, v)
+	sub.mustConnect("sub", v == packet.V5)
 	sub.subscribe(1, "p", 1)
-	pub := dial(t, addr, packet.V311)
+	pub = dial(t, addr, v)
 	pub.mustConnect("pub", true)
 	base := st.ordered()
 	for i := range 3 {
@@ -183,7 +183,15 @@ func TestPipelinedAcksInOrder(t *testing.T) {
 	}
 	// All three are ordered in the store while none is durable: the
 	// reader did not wait.
-	c := []*pipeCommit{st.await(t, base+1), st.await(t, base+2), st.await(t, base+3)}
+	return pub, sub, []*pipeCommit{st.await(t, base+1), st.await(t, base+2), st.await(t, base+3)}
+}
+
+// A publisher's messages are committed in a pipeline: the reader orders
+// the next one while earlier commits are in flight, and its PUBACKs, like
+// the subscriber's PUBLISH packets, go out in order once the commits they
+// depend on are durable, even when later commits complete first.
+func TestPipelinedAcksInOrder(t *testing.T) {
+	pub, sub, c := pipelined(t, packet.V311)
 	c[2].done <- nil
 	c[1].done <- nil
 	pub.expectNothing(100 * time.Millisecond)
@@ -206,21 +214,7 @@ func TestPipelinedAcksInOrder(t *testing.T) {
 // the connections that depend on it close; what was durable before is
 // acknowledged.
 func TestPipelinedCommitFailure(t *testing.T) {
-	st := newPipeStore()
-	defer st.Close()
-	addr, stop := runOn(t, Config{Store: st})
-	defer stop()
-	defer st.completeAll() // before stop
-	sub := dial(t, addr, packet.V5)
-	sub.mustConnect("sub", true)
-	sub.subscribe(1, "p", 1)
-	pub := dial(t, addr, packet.V5)
-	pub.mustConnect("pub", true)
-	base := st.ordered()
-	for i := range 3 {
-		pub.send(&packet.Publish{Topic: "p", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{'a' + byte(i)}})
-	}
-	c := []*pipeCommit{st.await(t, base+1), st.await(t, base+2), st.await(t, base+3)}
+	pub, sub, c := pipelined(t, packet.V5)
 	c[2].done <- nil
 	c[0].done <- nil
 	if a := pub.recvAck(packet.PUBACK); a.PacketID != 1 {

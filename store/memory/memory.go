@@ -9,6 +9,7 @@ import (
 
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/internal/mirror"
 )
 
 const numShards = 64 // power of two
@@ -33,7 +34,7 @@ type shard struct {
 // client is everything stored for one client identifier.
 type client struct {
 	rec   *store.SessionRecord // nil when only message state is stored
-	state msgState
+	state mirror.State
 }
 
 // New returns an empty in-memory store.
@@ -104,7 +105,7 @@ func (s *Store) DeleteSession(ctx context.Context, clientID string) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if cl := sh.clients[clientID]; cl != nil {
-		cl.state.release(s)
+		cl.state.Release(s.bodies.unref)
 		delete(sh.clients, clientID)
 	}
 	return nil

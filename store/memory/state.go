@@ -1,155 +1,28 @@
 package memory
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
 	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/internal/mirror"
 )
 
-// msgState is the message state of one client, kept the way a key-value
-// backend keeps it: queued deliveries by sequence number, outbound flows and
-// inbound QoS 2 identifiers by packet identifier. Each change is O(1).
-type msgState struct {
-	queue   map[uint64]session.Delivery
-	flights map[uint16]flightRec
-	inbound map[uint16]struct{} // QoS 2 identifiers awaiting PUBREL
-	nextID  uint16              // next packet identifier to try; 0 before any flight
-	nextSeq uint64              // one past the largest sequence number stored
-	order   uint64              // counter giving flights their send order
-}
+// hooks let mirror.State count the references to message bodies; the
+// memory store writes nothing else.
+type hooks struct{ b *bodies }
 
-type flightRec struct {
-	seq   uint64
-	stage session.Stage
-	order uint64
-	d     session.Delivery
-}
-
-func (m *msgState) empty() bool {
-	return len(m.queue) == 0 && len(m.flights) == 0 && len(m.inbound) == 0 && m.nextID == 0 && m.nextSeq == 0
-}
-
-// apply applies validated changes, taking and releasing body references.
-func (m *msgState) apply(s *Store, changes []session.Change) {
-	for i := range changes {
-		c := &changes[i]
-		switch c.Kind {
-		case session.ChangeQueued:
-			if m.queue == nil {
-				m.queue = make(map[uint64]session.Delivery)
-			}
-			d := c.Delivery
-			d.Msg = s.bodies.ref(d.Msg)
-			if old, ok := m.queue[c.Seq]; ok {
-				s.bodies.unref(old.Msg)
-			}
-			m.queue[c.Seq] = d
-			m.nextSeq = max(m.nextSeq, c.Seq+1)
-		case session.ChangeInflight:
-			if old, ok := m.queue[c.Seq]; ok {
-				delete(m.queue, c.Seq)
-				s.bodies.unref(old.Msg)
-			}
-			if m.flights == nil {
-				m.flights = make(map[uint16]flightRec)
-			}
-			st := session.AwaitPuback
-			if c.Delivery.QoS == packet.QoS2 {
-				st = session.AwaitPubrec
-			}
-			d := c.Delivery
-			d.Msg = s.bodies.ref(d.Msg)
-			if old, ok := m.flights[c.PacketID]; ok {
-				s.bodies.unref(old.d.Msg)
-			}
-			m.order++
-			m.flights[c.PacketID] = flightRec{seq: c.Seq, stage: st, order: m.order, d: d}
-			if m.nextID = c.PacketID + 1; m.nextID == 0 {
-				m.nextID = 1 // identifiers wrap after 65535, skipping 0
-			}
-			m.nextSeq = max(m.nextSeq, c.Seq+1)
-		case session.ChangeRemoved:
-			if old, ok := m.queue[c.Seq]; ok {
-				delete(m.queue, c.Seq)
-				s.bodies.unref(old.Msg)
-			}
-		case session.ChangePubrec:
-			if f, ok := m.flights[c.PacketID]; ok {
-				f.stage = session.AwaitPubcomp
-				m.flights[c.PacketID] = f
-			}
-		case session.ChangeAcked:
-			if f, ok := m.flights[c.PacketID]; ok {
-				delete(m.flights, c.PacketID)
-				s.bodies.unref(f.d.Msg)
-			}
-		case session.ChangeInbound:
-			// The message itself is not kept: the broker persists its
-			// routing (the subscribers' queued deliveries) in the same
-			// Apply call. Only a QoS 2 identifier awaits PUBREL.
-			if c.Delivery.QoS == packet.QoS2 {
-				if m.inbound == nil {
-					m.inbound = make(map[uint16]struct{})
-				}
-				m.inbound[c.PacketID] = struct{}{}
-			}
-		case session.ChangeReleased:
-			delete(m.inbound, c.PacketID)
-		}
-	}
-}
-
-// release drops every body reference of m.
-func (m *msgState) release(s *Store) {
-	for _, d := range m.queue {
-		s.bodies.unref(d.Msg)
-	}
-	for _, f := range m.flights {
-		s.bodies.unref(f.d.Msg)
-	}
-}
-
-// snapshot returns m as a session.State: flights in the order they went in
-// flight, the queue by sequence number, inbound identifiers sorted, as
-// session.State.Apply builds it.
-func (m *msgState) snapshot() session.State {
-	st := session.State{NextID: m.nextID, NextSeq: m.nextSeq}
-	if len(m.flights) > 0 {
-		st.Inflight = make([]session.InflightEntry, 0, len(m.flights))
-		orders := make(map[uint16]uint64, len(m.flights))
-		for id, f := range m.flights {
-			// Every stored flight was written: the change is stored before
-			// its PUBLISH is sent.
-			st.Inflight = append(st.Inflight, session.InflightEntry{PacketID: id, Stage: f.stage, Seq: f.seq, Sent: true, Delivery: f.d})
-			orders[id] = f.order
-		}
-		slices.SortFunc(st.Inflight, func(a, b session.InflightEntry) int {
-			return cmp.Compare(orders[a.PacketID], orders[b.PacketID])
-		})
-	}
-	if len(m.queue) > 0 {
-		st.Queue = make([]session.QueuedEntry, 0, len(m.queue))
-		for seq, d := range m.queue {
-			st.Queue = append(st.Queue, session.QueuedEntry{Seq: seq, Delivery: d})
-		}
-		slices.SortFunc(st.Queue, func(a, b session.QueuedEntry) int { return cmp.Compare(a.Seq, b.Seq) })
-	}
-	if len(m.inbound) > 0 {
-		st.InboundQoS2 = make([]uint16, 0, len(m.inbound))
-		for id := range m.inbound {
-			st.InboundQoS2 = append(st.InboundQoS2, id)
-		}
-		slices.Sort(st.InboundQoS2)
-	}
-	return st
-}
+func (h hooks) Ref(m *session.Message) *session.Message { return h.b.ref(m) }
+func (h hooks) Unref(m *session.Message)                { h.b.unref(m) }
+func (hooks) PutQueued(uint64, session.Delivery)        {}
+func (hooks) DeleteQueued(uint64)                       {}
+func (hooks) PutFlight(uint16, mirror.Flight)           {}
+func (hooks) DeleteFlight(uint16)                       {}
+func (hooks) PutInbound(uint16)                         {}
+func (hooks) DeleteInbound(uint16)                      {}
 
 // LoadState implements store.Store.
 func (s *Store) LoadState(ctx context.Context, clientID string) (session.State, error) {
@@ -163,7 +36,7 @@ func (s *Store) LoadState(ctx context.Context, clientID string) (session.State, 
 	if cl == nil {
 		return session.State{}, nil
 	}
-	return cl.state.snapshot(), nil
+	return cl.state.Snapshot(), nil
 }
 
 // Apply implements store.Store. The shards of every client in the call are
@@ -218,8 +91,8 @@ func (s *Store) applyLocked(sh *shard, u *store.Update) {
 			s.noteID(m.ID)
 		}
 	}
-	cl.state.apply(s, u.Changes)
-	if cl.rec == nil && cl.state.empty() {
+	cl.state.Apply(hooks{&s.bodies}, u.Changes)
+	if cl.rec == nil && cl.state.Empty() {
 		delete(sh.clients, u.ClientID)
 	}
 }

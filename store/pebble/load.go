@@ -10,6 +10,7 @@ import (
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tern-mq/tern/session"
+	"github.com/tern-mq/tern/store/internal/mirror"
 )
 
 // load reads the whole store into the mirror, checking the format version
@@ -71,8 +72,8 @@ func (s *Store) load() error {
 		}
 	}
 	for _, cl := range s.clients {
-		if cl.state.order == 0 {
-			cl.state.order = uint64(len(cl.state.flights))
+		if cl.state.Order == 0 {
+			cl.state.Order = uint64(len(cl.state.Flights))
 		}
 	}
 	st := s.retainedCount()
@@ -134,17 +135,17 @@ func (s *Store) loadKey(k, val []byte, bodies map[uint64]*session.Message) error
 		if err != nil || len(rest) != 0 || len(val) != 2 {
 			return errCorrupt
 		}
-		s.loadClient(id).state.nextID = binary.BigEndian.Uint16(val)
+		s.loadClient(id).state.NextID = binary.BigEndian.Uint16(val)
 	case prefixInbound:
 		id, rest, err := parseClientKey(k[1:])
 		if err != nil || len(rest) != 2 {
 			return errCorrupt
 		}
 		m := &s.loadClient(id).state
-		if m.inbound == nil {
-			m.inbound = make(map[uint16]struct{})
+		if m.Inbound == nil {
+			m.Inbound = make(map[uint16]struct{})
 		}
-		m.inbound[binary.BigEndian.Uint16(rest)] = struct{}{}
+		m.Inbound[binary.BigEndian.Uint16(rest)] = struct{}{}
 	case prefixQueue:
 		id, rest, err := parseClientKey(k[1:])
 		if err != nil || len(rest) != 8 {
@@ -157,28 +158,28 @@ func (s *Store) loadKey(k, val []byte, bodies map[uint64]*session.Message) error
 			return err
 		}
 		m := &s.loadClient(id).state
-		if m.queue == nil {
-			m.queue = make(map[uint64]session.Delivery)
+		if m.Queue == nil {
+			m.Queue = make(map[uint64]session.Delivery)
 		}
-		m.queue[seq] = dl
-		m.nextSeq = max(m.nextSeq, seq+1)
+		m.Queue[seq] = dl
+		m.NextSeq = max(m.NextSeq, seq+1)
 	case prefixFlight:
 		id, rest, err := parseClientKey(k[1:])
 		if err != nil || len(rest) != 2 {
 			return errCorrupt
 		}
 		d := decoder{b: val}
-		f := flightRec{order: d.uvarint(), seq: d.uvarint(), stage: session.Stage(d.byte())}
-		if f.d, err = s.loadDelivery(&d, bodies); err != nil {
+		f := mirror.Flight{Order: d.uvarint(), Seq: d.uvarint(), Stage: session.Stage(d.byte())}
+		if f.Delivery, err = s.loadDelivery(&d, bodies); err != nil {
 			return err
 		}
 		m := &s.loadClient(id).state
-		if m.flights == nil {
-			m.flights = make(map[uint16]flightRec)
+		if m.Flights == nil {
+			m.Flights = make(map[uint16]mirror.Flight)
 		}
-		m.flights[binary.BigEndian.Uint16(rest)] = f
-		m.nextSeq = max(m.nextSeq, f.seq+1)
-		m.order = max(m.order, f.order)
+		m.Flights[binary.BigEndian.Uint16(rest)] = f
+		m.NextSeq = max(m.NextSeq, f.Seq+1)
+		m.Order = max(m.Order, f.Order)
 	default:
 		return fmt.Errorf("unknown key prefix %q", k[0])
 	}

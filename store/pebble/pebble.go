@@ -85,8 +85,9 @@ type Store struct {
 	clients map[string]*client
 	bodies  map[uint64]*body
 	nbodies int
-	buf     []byte // value scratch, under mu
-	key     []byte // key scratch, under mu
+	buf     []byte     // value scratch, under mu
+	key     []byte     // key scratch, under mu
+	hooks   batchHooks // applyLocked's, under mu
 	pending sync.WaitGroup
 
 	stop chan struct{} // Interval mode: stops the sync loop
@@ -416,7 +417,7 @@ func (s *Store) LoadState(ctx context.Context, clientID string) (session.State, 
 	var st session.State
 	err := s.read(ctx, "store: load state", func() {
 		if cl := s.clients[clientID]; cl != nil {
-			st = cl.state.snapshot()
+			st = cl.state.Snapshot()
 		}
 	})
 	return st, err

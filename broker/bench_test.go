@@ -265,3 +265,41 @@ func idleCost(b *testing.B, n int, broker bool) (heap, stack float64) {
 	<-done
 	return (float64(heap1) - float64(heap0)) / float64(n), (float64(stack1) - float64(stack0)) / float64(n)
 }
+
+// BenchmarkFanIn routes QoS 0 messages from parallel publishers
+// (GOMAXPROCS goroutines, or -cpu) to one subscriber connected through an
+// in-memory connection, and waits until every delivery is written. The
+// publishers hold back while 500 messages are routed and not yet written
+// (the subscriber's backlog bound is 1,000), like publishers whose sockets
+// fill: the time per operation is that of the whole path, without drops.
+func BenchmarkFanIn(b *testing.B) {
+	s := newBenchServer(b, Config{})
+	sink := attach(b, s, "sink", 0, "bench/+/t")
+	eventually(b, "subscribed", func() bool { return s.subs.Len() == 1 })
+	m := &session.Message{Topic: "bench/x/t", Payload: make([]byte, 64)}
+	frame, _ := packet.Append(nil, &packet.Publish{Topic: m.Topic, Payload: m.Payload}, packet.V311)
+	size := int64(len(frame))
+	base := sink.written.Load()
+	written := func() int64 { return (sink.written.Load() - base) / size }
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		now := time.Now()
+		for pb.Next() {
+			for n.Load()-written() > 500 {
+				runtime.Gosched()
+			}
+			s.routeAt(m, nil, now, nil)
+			n.Add(1)
+		}
+	})
+	for written() < n.Load() {
+		if d := s.Stats().Dropped; d > 0 {
+			b.Fatalf("dropped %d", d)
+		}
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	sink.Close()
+}

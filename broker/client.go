@@ -34,6 +34,14 @@ type client struct {
 	// bound of a connected slow consumer's QoS 0 backlog.
 	qos0Pending, qos0Bytes int
 
+	// The deliveries routed to the client that its connection's writer
+	// has not taken yet; open while a connection is attached. Its own
+	// lock: publishers append without cl.mu.
+	inbox inbox
+
+	// PUBLISH packets encoded by QoS, not yet added to the counters.
+	sent [3]int64
+
 	offlineAt   time.Time
 	pendingWill *will       // a will waiting for its delay after the connection ended
 	timer       *time.Timer // will delay and session expiry, while offline
@@ -276,6 +284,9 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	if old0 != nil { // [MQTT-3.1.4-2] [MQTT5-3.1.4-3] take the session over
 		cl.conn = nil
 		cl.sess.Disconnected(now, old0.gen)
+		// Deliveries routed to the old connection go to the session, in
+		// order: queued for the new one, or dropped and counted.
+		s.toSession(cl, cl.inbox.close(), now, false)
 		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart) {
 			a.publish = append(a.publish, ow.msg) // the old connection ended abnormally
 		}
@@ -343,6 +354,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	cl.sess.Connected(now, gen, a.peer)
 	c.attached.Store(true)
 	cl.conn = c
+	cl.inbox.openFor(c)
 	a.rec = s.recordLocked(cl)
 	return nil
 }
@@ -399,6 +411,9 @@ func (cl *client) detachLocked(c *conn, closing bool) (d detachment, ok bool) {
 	d.deliver = c.drainDeliveries(cl)
 	cl.conn = nil
 	cl.sess.Disconnected(now, c.gen)
+	// Deliveries routed to the connection and not taken by its writer go
+	// to the offline session, which queues or drops (and counts) them.
+	s.toSession(cl, cl.inbox.close(), now, false)
 	s.drainOffline(cl)
 	cl.offlineAt = now
 	if w := cl.will; w != nil && !closing {

@@ -94,6 +94,9 @@ func (s *Server) Gauges(ctx context.Context) Gauges {
 			g.QueuedBytes += int64(st.QueuedBytes)
 			g.InFlight += int64(st.InFlight)
 		}
+		n, b := cl.inbox.len() // routed, not yet handed to the session
+		g.Queued += int64(n)
+		g.QueuedBytes += int64(b)
 		cl.mu.Unlock()
 	}
 	g.Retained = -1

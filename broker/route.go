@@ -294,9 +294,11 @@ func (s *Server) routeAt(m *session.Message, from *client, now time.Time, b *fan
 	routerPool.Put(r)
 }
 
-// deliver hands m to one subscriber's session and wakes its writer. It
-// holds only that session's lock, briefly: a slow consumer never blocks the
-// publisher.
+// deliver hands m to one subscriber and wakes its writer. A connected
+// subscriber's delivery is appended to its inbox, under a lock held for
+// the append alone; the others (offline sessions, a full inbox, durable
+// QoS 1 and 2 publishing) go through the session under the subscriber's
+// lock, briefly. A slow consumer never blocks the publisher.
 func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout) {
 	cl := t.cl
 	qos := min(m.QoS, t.qos) // [MQTT-3.8.4-6] [MQTT5-3.8.4-8] downgrade to the granted QoS
@@ -304,6 +306,33 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 	// Retain As Published keeps it [MQTT5-3.3.1-13].
 	retain := t.rap && m.Retain
 	d := session.Delivery{Msg: m, QoS: qos, Retain: retain, SubIDs: t.subIDs}
+	if b == nil && (s.store == nil || m.QoS == 0) {
+		// Durable QoS 1 and 2 deliveries are persisted before the
+		// publisher is acknowledged: never through the inbox.
+		for try := 0; ; try++ {
+			c, res := cl.inbox.push(d, s.cfg.MaxQueued, s.cfg.MaxQueuedBytes)
+			if res == pushed {
+				return
+			}
+			if res == pushedFirst {
+				c.kick()
+				return
+			}
+			if res == pushClosed || qos > 0 {
+				break // through the session, whose queue has its own bounds
+			}
+			// The inbox is full. If the subscriber's writer is not blocked
+			// writing (a slow network or client) but only waiting for a
+			// processor, let it run first: a busy publisher must not
+			// starve it into drops.
+			if try < 20 && !c.inWrite.Load() {
+				runtime.Gosched()
+				continue
+			}
+			s.droppedSlow(cl, m)
+			return
+		}
+	}
 	for try := 0; ; try++ {
 		c, more, ok := s.send(cl, d, now, b)
 		if ok {
@@ -316,16 +345,18 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 			}
 			return
 		}
-		// The QoS 0 backlog is full. If the subscriber's writer is not
-		// blocked writing (a slow network or client) but only waiting for
-		// a processor, let it run first: a busy publisher must not starve
-		// it into drops.
+		// The QoS 0 backlog is full: as above.
 		if try < 20 && !c.inWrite.Load() {
 			runtime.Gosched()
 			continue
 		}
 		break
 	}
+	s.droppedSlow(cl, m)
+}
+
+// droppedSlow counts a QoS 0 message dropped for a slow connected consumer.
+func (s *Server) droppedSlow(cl *client, m *session.Message) {
 	s.stats.droppedQoS0.Add(1)
 	s.stats.dropped.Add(1)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
@@ -333,10 +364,11 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 	}
 }
 
-// send hands d to cl's session and returns its connection to kick (and
-// messages the session accepted from its client, if it was drained); ok is
-// false (with the connection) when a QoS 0 delivery does not fit the
-// backlog of a connected consumer.
+// send hands d to cl's session, after the deliveries waiting in its inbox
+// (which keeps the order of every publisher's messages), and returns its
+// connection to kick (and messages the session accepted from its client,
+// if it was drained); ok is false (with the connection) when a QoS 0
+// delivery does not fit the backlog of a connected consumer.
 func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) (c *conn, more []*session.Message, ok bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -347,6 +379,9 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) 
 		d.Retain = false // Retain As Published is MQTT 5
 	}
 	c = cl.conn
+	if c != nil {
+		s.toSession(cl, cl.inbox.take(), now, true)
+	}
 	if d.QoS == 0 && c != nil {
 		// Bound the QoS 0 backlog of a connected consumer that does not
 		// read fast enough: drop and count.

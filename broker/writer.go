@@ -339,6 +339,9 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 	c.mu.Unlock()
 	if cl != nil && cl.conn == c {
 		out, deliver = c.drain(cl, out, deliver, true, nil)
+		if b := cl.inbox.take(); b != nil {
+			out, deliver = c.takeInbox(cl, b, out, deliver)
+		}
 	}
 	return out, deliver, false
 }
@@ -353,12 +356,13 @@ func (c *conn) drain(cl *client, out []byte, deliver []*session.Message, writer 
 	for cl.sess.HasReady() {
 		rd := cl.sess.Ready()
 		c.srv.persist(cl, &rd, b) // persist, then send, then deliver
-		if rd.Gen == c.gen {
+		if rd.Gen == c.gen && len(rd.Packets) > 0 {
 			sc := getScratch()
 			for i := range rd.Packets {
 				out = c.encode(cl, out, &rd.Packets[i], sc)
 			}
 			putScratch(sc)
+			c.countSent(cl)
 		}
 		deliver = append(deliver, rd.Deliver...)
 		cl.sess.Advance()
@@ -366,30 +370,70 @@ func (c *conn) drain(cl *client, out []byte, deliver []*session.Message, writer 
 	return out, deliver
 }
 
+// countSent adds the PUBLISH packets counted by encode to the counters,
+// once per batch instead of once per message. cl.mu is held.
+func (c *conn) countSent(cl *client) {
+	var n int64
+	for q, k := range cl.sent {
+		if k > 0 {
+			c.ctr.sentQoS[q].Add(k)
+			n += k
+			cl.sent[q] = 0
+		}
+	}
+	if n > 0 {
+		c.srv.stats.sent.Add(n)
+	}
+}
+
+// plain reports whether d's PUBLISH has no property to send: nothing in
+// the message, no subscription identifier, no expiry.
+func plain(d *session.Delivery) bool {
+	return d.Msg.Properties == nil && len(d.SubIDs) == 0 && d.Msg.Expires.IsZero()
+}
+
+// emptyProps reports whether pr encodes no property (what is encoded
+// follows the Present bits and the User and SubscriptionIDs slices).
+func emptyProps(pr *packet.Properties) bool {
+	return pr.Present == 0 && len(pr.User) == 0 && len(pr.SubscriptionIDs) == 0
+}
+
 // encode appends one outbound packet of the session, with the reused
-// packet values: no allocation.
+// packet values: no allocation. The PUBLISH packets encoded are counted in
+// cl.sent, which the caller adds to the counters with countSent. cl.mu is
+// held.
 func (c *conn) encode(cl *client, out []byte, ob *session.Outbound, sc *scratch) []byte {
 	var err error
 	if ob.Kind == packet.PUBLISH {
 		p := &sc.pub
-		ob.Publish(p)
-		if c.version != packet.V5 {
-			p.Properties = packet.Properties{} // MQTT 3 has no properties
+		if plain(&ob.Delivery) && c.outAlias.max == 0 && emptyProps(&p.Properties) {
+			// No property to send: the large Properties of p stays zero
+			// instead of being copied and cleared.
+			d := &ob.Delivery
+			p.Dup, p.QoS, p.Retain, p.PacketID = ob.Dup, d.QoS, d.Retain, ob.PacketID
+			p.Topic, p.Payload = d.Msg.Topic, d.Msg.Payload
+			out, err = p.Append(out, c.version)
 		} else {
-			// Topic aliases are per connection: never forwarded; this
-			// connection's own, if the client accepts them.
-			p.Properties.Clear(packet.PropTopicAlias)
-			p.Properties.TopicAlias = 0
-			c.outAlias.prepare(p)
+			ob.Publish(p)
+			if c.version != packet.V5 {
+				p.Properties = packet.Properties{} // MQTT 3 has no properties
+			} else {
+				// Topic aliases are per connection: never forwarded; this
+				// connection's own, if the client accepts them.
+				p.Properties.Clear(packet.PropTopicAlias)
+				p.Properties.TopicAlias = 0
+				c.outAlias.prepare(p)
+			}
+			out, err = p.Append(out, c.version)
+			if err == nil {
+				c.outAlias.commit()
+			}
+			p.Properties = packet.Properties{}
 		}
-		out, err = p.Append(out, c.version)
+		p.Topic, p.Payload = "", nil
 		if err == nil {
-			c.outAlias.commit()
-			c.srv.stats.sent.Add(1)
-			c.ctr.sentQoS[p.QoS].Add(1)
+			cl.sent[p.QoS]++
 		}
-		p.Properties = packet.Properties{}
-		p.Payload = nil
 	} else {
 		ob.Ack(&sc.ack)
 		out, err = sc.ack.Append(out, c.version)

@@ -70,7 +70,11 @@ type serveOptions struct {
 	serverKeepAlive   time.Duration
 
 	adminListen string
-	sysInterval time.Duration
+
+	drainReference string
+	drainMoved     bool
+	drainRate      float64
+	sysInterval    time.Duration
 
 	passwordFile   string
 	aclFile        string
@@ -120,6 +124,9 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.topicAliasMaximum, "topic-alias-maximum", 10, "topic aliases an MQTT 5 client may define towards the server (0: none)")
 	fs.DurationVar(&o.serverKeepAlive, "server-keep-alive", 0, "keep alive imposed on MQTT 5 clients, whole seconds (0: the client's own)")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "HTTP address of /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9090 (default: off)")
+	fs.StringVar(&o.drainReference, "drain-server-reference", "", "server MQTT 5 clients are sent to on SIGUSR1 or POST /drain (DISCONNECT 0x9C/0x9D)")
+	fs.BoolVar(&o.drainMoved, "drain-server-moved", false, "drain with 0x9D Server moved (permanent) instead of 0x9C Use another server")
+	fs.Float64Var(&o.drainRate, "drain-rate", 0, "clients disconnected per second by a drain (0: all at once)")
 	fs.DurationVar(&o.sysInterval, "sys-interval", broker.DefaultSysInterval, "period of the $SYS/broker/... topics; 0 turns them off")
 	fs.StringVar(&o.passwordFile, "password-file", "", "Mosquitto password file (see tern passwd); reloaded on SIGHUP")
 	fs.StringVar(&o.aclFile, "acl-file", "", "Mosquitto ACL file; reloaded on SIGHUP")
@@ -152,8 +159,8 @@ func (o *serveOptions) validate() error {
 	if o.receiveMaximum > 65535 {
 		return fmt.Errorf("--receive-maximum %d: want at most 65535", o.receiveMaximum)
 	}
-	if o.publishRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 || o.persistentExpiry < 0 {
-		return errors.New("--publish-rate, --sys-interval, --max-session-expiry and --persistent-client-expiration cannot be negative")
+	if o.publishRate < 0 || o.drainRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 || o.persistentExpiry < 0 {
+		return errors.New("--publish-rate, --drain-rate, --sys-interval, --max-session-expiry and --persistent-client-expiration cannot be negative")
 	}
 	if o.connectionRate < 0 || o.banWindow < 0 || o.banDuration < 0 || o.proxyHeaderTimeout < 0 {
 		return errors.New("--connection-rate, --ban-window, --ban-duration and --proxy-header-timeout cannot be negative")
@@ -270,8 +277,26 @@ func isLoopback(addr string) bool {
 // onSIGHUP calls reload on each SIGHUP until the returned function is
 // called; a failed reload is logged (the previous contents stay).
 func onSIGHUP(log *slog.Logger, reloads ...func() error) (stop func()) {
+	return onSignal(syscall.SIGHUP, func() {
+		var errs []error
+		for _, r := range reloads {
+			if r != nil {
+				errs = append(errs, r())
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			log.Error("reload on SIGHUP failed: the previous configuration stays", "err", err)
+		} else {
+			log.Info("reloaded on SIGHUP")
+		}
+	})
+}
+
+// onSignal calls handle for each sig received, one at a time, until stop
+// is called.
+func onSignal(sig os.Signal, handle func()) (stop func()) {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
+	signal.Notify(ch, sig)
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -281,17 +306,7 @@ func onSIGHUP(log *slog.Logger, reloads ...func() error) (stop func()) {
 			case <-done:
 				return
 			case <-ch:
-				var errs []error
-				for _, r := range reloads {
-					if r != nil {
-						errs = append(errs, r())
-					}
-				}
-				if err := errors.Join(errs...); err != nil {
-					log.Error("reload on SIGHUP failed: the previous configuration stays", "err", err)
-				} else {
-					log.Info("reloaded on SIGHUP")
-				}
+				handle()
 			}
 		}
 	}()
@@ -430,7 +445,7 @@ func (o *serveOptions) describeListeners(lns []net.Listener) string {
 
 // startAdmin serves the administration endpoints on --admin-listen, if
 // set, until stop is called.
-func (o *serveOptions) startAdmin(srv *broker.Server, log *slog.Logger) (stop func(), addr net.Addr, err error) {
+func (o *serveOptions) startAdmin(srv *broker.Server, dr *drainer, log *slog.Logger) (stop func(), addr net.Addr, err error) {
 	if o.adminListen == "" {
 		return func() {}, nil, nil
 	}
@@ -438,7 +453,7 @@ func (o *serveOptions) startAdmin(srv *broker.Server, log *slog.Logger) (stop fu
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin listener %s: %w", o.adminListen, err)
 	}
-	hs := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: dr.adminHandler(srv), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	done := make(chan struct{})
 	go func() {
@@ -447,7 +462,7 @@ func (o *serveOptions) startAdmin(srv *broker.Server, log *slog.Logger) (stop fu
 			log.Error("admin listener failed", "err", err)
 		}
 	}()
-	log.Info("admin endpoints", "url", "http://"+ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	log.Info("admin endpoints", "url", "http://"+ln.Addr().String(), "paths", "/metrics /healthz /readyz, POST /drain")
 	if !isLoopback(ln.Addr().String()) {
 		log.Warn("the admin endpoints are open beyond this machine, without authentication", "listen", ln.Addr().String())
 	}

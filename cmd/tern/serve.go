@@ -40,7 +40,10 @@ SCRAM-SHA-256 (see tern scram). --config FILE reads a YAML file with every
 option (docs/configuration.md); flags override it. SIGHUP reloads the
 password, ACL and SCRAM files and the TLS certificate, key and client CA (a
 file that fails to load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
-(MQTT 5 clients get DISCONNECT "server shutting down").`,
+(MQTT 5 clients get DISCONNECT "server shutting down"). SIGUSR1, or POST
+/drain on the admin listener, drains it: the listeners close, the clients
+are sent to --drain-server-reference (MQTT 5: DISCONNECT "use another
+server"), then it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.configFile != "" {
@@ -113,7 +116,10 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 	}
 	stopHUP := onSIGHUP(log, reload, reloadTLS)
 	defer stopHUP()
-	stopAdmin, adminAddr, err := o.startAdmin(srv, log)
+	dr := o.newDrainer()
+	stopUSR1 := dr.onSIGUSR1(log)
+	defer stopUSR1()
+	stopAdmin, adminAddr, err := o.startAdmin(srv, dr, log)
 	if err != nil {
 		for _, ln := range lns {
 			ln.Close()
@@ -142,6 +148,11 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 		log.Info("shutting down", "timeout", shutdownTimeout)
 	case serveErr = <-errc:
 		log.Error("listener failed", "err", serveErr)
+	case d := <-dr.req:
+		if err := srv.Drain(ctx, d); err != nil {
+			log.Warn("drain interrupted", "err", err)
+		}
+		log.Info("shutting down after the drain", "timeout", shutdownTimeout)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

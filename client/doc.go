@@ -62,13 +62,12 @@
 // Options.Auth runs MQTT 5 enhanced authentication during the connection
 // handshake: SCRAMSHA256 is built in, and any Authenticator can be
 // provided. The server's final data is verified before the connection is
-// used.
+// used. Reauthenticate runs the method again on the live connection.
 //
 // # Not yet supported
 //
-// Re-authentication (AUTH after CONNACK). Outbound topic aliases
-// (Options.TopicAliases) are assigned first come, first served, and never
-// replaced once the server's maximum is used.
+// Outbound topic aliases (Options.TopicAliases) are assigned first come,
+// first served, and never replaced once the server's maximum is used.
 //
 // # Durable state
 //

@@ -43,7 +43,9 @@ type link struct {
 	err  error
 	// serverRef is an MQTT 5 Server Reference from the server's DISCONNECT.
 	serverRef string
-	done      chan struct{}
+	// reauth receives the outcome of the re-authentication in progress.
+	reauth chan error
+	done   chan struct{}
 }
 
 // handshake sends CONNECT on nc and reads CONNACK, within ctx. A refusal
@@ -547,6 +549,8 @@ func (l *link) handle(p packet.Packet) error {
 		l.e.onAck(p.PacketID, codes, &p.Properties)
 	case *packet.Pingresp:
 		l.pingAt.Store(0)
+	case *packet.Auth:
+		return l.onAuth(p)
 	case *packet.Disconnect:
 		if l.version != packet.V5 {
 			return &packet.Error{Code: packet.ProtocolError, Reason: "DISCONNECT from a 3.1.1 server"}
@@ -579,13 +583,7 @@ func authStep(ctx context.Context, nc net.Conn, o *Options, p *packet.Auth) erro
 	if err != nil {
 		return fmt.Errorf("client: authentication: %w", err)
 	}
-	resp := &packet.Auth{ReasonCode: packet.ContinueAuthentication} // [MQTT5-4.12.0-3]
-	resp.Properties.AuthMethod = a.Method()
-	resp.Properties.Set(packet.PropAuthMethod)
-	if data != nil {
-		resp.Properties.AuthData = data
-		resp.Properties.Set(packet.PropAuthData)
-	}
+	resp := authPacket(packet.ContinueAuthentication, a.Method(), data) // [MQTT5-4.12.0-3]
 	b, err := packet.Append(nil, resp, packet.V5)
 	if err != nil {
 		return fmt.Errorf("client: AUTH: %w", err)

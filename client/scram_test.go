@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tern-mq/tern/broker"
@@ -68,14 +69,21 @@ func TestSCRAMSHA256Refused(t *testing.T) {
 	}
 }
 
-// tamper changes the server-final message of a SCRAM exchange.
+// tamper changes the server-final message of the SCRAM exchanges after
+// the first skip ones.
 type tamper struct {
 	broker.EnhancedAuth
-	final func([]byte) []byte
+	final  func([]byte) []byte
+	skip   int32
+	starts *atomic.Int32
 }
 
 func (m tamper) Start(id string) broker.AuthExchange {
-	return tamperExchange{m.EnhancedAuth.Start(id), m.final}
+	x := m.EnhancedAuth.Start(id)
+	if m.starts != nil && m.starts.Add(1) <= m.skip {
+		return x
+	}
+	return tamperExchange{x, m.final}
 }
 
 type tamperExchange struct {
@@ -102,21 +110,14 @@ func TestSCRAMSHA256RejectsServer(t *testing.T) {
 		iter  int
 		want  string
 	}{
-		{"signature", func(b []byte) []byte {
-			sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(b), "v="))
-			if err != nil {
-				return nil
-			}
-			sig[0] ^= 1
-			return []byte("v=" + base64.StdEncoding.EncodeToString(sig))
-		}, 4096, "wrong server signature"},
+		{"signature", flipSignature, 4096, "wrong server signature"},
 		{"error", func([]byte) []byte { return []byte("e=other-error") }, 4096, `the server says "other-error"`},
 		{"rubbish", func([]byte) []byte { return []byte("v") }, 4096, "malformed attribute"},
 		{"iterations", nil, 1024, "iterations"},
 	} {
 		var wrap func(broker.EnhancedAuth) broker.EnhancedAuth
 		if tc.final != nil {
-			wrap = func(m broker.EnhancedAuth) broker.EnhancedAuth { return tamper{m, tc.final} }
+			wrap = func(m broker.EnhancedAuth) broker.EnhancedAuth { return tamper{EnhancedAuth: m, final: tc.final} }
 		}
 		url := scramBroker(t, users, tc.iter, wrap)
 		_, err := client.Dial(testCtx(t), client.Options{Servers: []string{url}, Version: packet.V5, Auth: client.SCRAMSHA256("ann", "s3cret"), Logger: testLogger()})
@@ -124,4 +125,15 @@ func TestSCRAMSHA256RejectsServer(t *testing.T) {
 			t.Errorf("%s: Dial: %v, want an error with %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// flipSignature changes one bit of the signature of a server-final
+// message "v=...".
+func flipSignature(b []byte) []byte {
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(b), "v="))
+	if err != nil {
+		return nil
+	}
+	sig[0] ^= 1
+	return []byte("v=" + base64.StdEncoding.EncodeToString(sig))
 }

@@ -172,6 +172,9 @@ type scenarioFlags struct {
 	count      int
 	inflight   int
 	drain      time.Duration
+	clean      bool
+	expiry     time.Duration
+	metrics    string
 }
 
 func (f *scenarioFlags) config(cmd *cobra.Command) (loadgen.Config, error) {
@@ -191,7 +194,15 @@ func (f *scenarioFlags) config(cmd *cobra.Command) (loadgen.Config, error) {
 	}
 	return loadgen.Config{Conn: o, Publishers: f.pubs, Subscribers: f.subs, Topic: f.topic, Filter: f.filter,
 		QoS: q, Rate: f.rate, Size: f.size, Duration: f.duration, Count: f.count, Inflight: f.inflight,
-		Drain: f.drain, Progress: f.progress(cmd), BrokerPID: f.brokerPID}, nil
+		Drain: f.drain, Progress: f.progress(cmd), BrokerPID: f.brokerPID,
+		SubKeepSession: !f.clean, SubSessionExpiry: f.expiry, MetricsURL: f.metrics}, nil
+}
+
+// registerSession registers the flags of the subscribers' sessions.
+func (f *scenarioFlags) registerSession(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.BoolVar(&f.clean, "clean", true, "subscribers connect with Clean Start (clean session); --clean=false keeps their sessions, named CLIENT-PREFIX-sub-INDEX in every run")
+	fs.DurationVar(&f.expiry, "session-expiry", 0, "Session Expiry Interval of the subscribers (MQTT 5): a persistent session, named CLIENT-PREFIX-sub-INDEX in every run")
 }
 
 func (f *scenarioFlags) registerPub(cmd *cobra.Command) {
@@ -208,6 +219,7 @@ func (f *scenarioFlags) registerCommon(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.IntVarP(&f.qos, "qos", "q", 0, "QoS 0, 1 or 2")
 	fs.DurationVarP(&f.duration, "duration", "d", 10*time.Second, "publishing (or receiving) time")
+	fs.StringVar(&f.metrics, "broker-metrics", "", "Prometheus page of the broker (tern serve --admin-listen ADDR: http://ADDR/metrics): report its store's fsyncs/s and commits per fsync over the run")
 }
 
 func newBenchPubCmd() *cobra.Command {
@@ -260,6 +272,7 @@ received); latency uses the wall clocks of both sides.`,
 	f.registerCommon(cmd)
 	cmd.Flags().IntVarP(&f.subs, "count", "c", 1, "subscribers")
 	cmd.Flags().StringVarP(&f.filter, "topic", "t", "bench/#", "topic filter; %i is the subscriber's index")
+	f.registerSession(cmd)
 	cmd.Flags().IntVarP(&f.inflight, "inflight", "F", 100, "Receive Maximum announced (MQTT 5)")
 	return cmd
 }
@@ -272,7 +285,9 @@ func newBenchRunCmd() *cobra.Command {
 		Example: `  tern bench run --pub 10 --sub 1 -d 10s                     # fan-in, QoS 0, flat-out
   tern bench run --pub 1 --sub 100 -t bench/0 -d 10s         # fan-out
   tern bench run --pub 50 --sub 50 -f bench/%i -r 100 -q 1   # pairs
-  tern bench run --pub 10 --sub 1 -r 1000 -q 1 --json        # 10,000 msg/s, latency`,
+  tern bench run --pub 10 --sub 1 -r 1000 -q 1 --json        # 10,000 msg/s, latency
+  tern bench run --pub 10 --sub 10 -q 1 --session-expiry 1h \
+      --broker-metrics http://127.0.0.1:9090/metrics         # persistent subscribers, fsyncs/s`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(cmd)
 			if err != nil {
@@ -291,6 +306,7 @@ func newBenchRunCmd() *cobra.Command {
 	fs.IntVar(&f.subs, "sub", 1, "subscribers")
 	fs.StringVarP(&f.filter, "filter", "f", "bench/#", "subscribers' topic filter; %i is the subscriber's index")
 	fs.DurationVar(&f.drain, "drain", 5*time.Second, "after publishing, the longest wait for acknowledgements and deliveries")
+	f.registerSession(cmd)
 	return cmd
 }
 

@@ -6,7 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/tern-mq/tern/internal/brokertest"
 	"github.com/tern-mq/tern/internal/loadgen"
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store/pebble"
 )
 
 // startBroker runs an in-process broker on a loopback port.
@@ -209,6 +213,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"bench", "sub", "-t", "a/#/b"}, "filter"},
 		{[]string{"bench", "pub", "-F", "0"}, "--inflight 0"},
 		{[]string{"bench", "conn", "-c", "0"}, "at least one connection"},
+		{[]string{"bench", "run", "-V", "4", "--session-expiry", "1h"}, "--session-expiry is MQTT 5"},
+		{[]string{"bench", "sub", "--session-expiry", "-1s"}, "--session-expiry -1s"},
 		{[]string{"bench", "run", "extra"}, "unknown command"},
 	} {
 		_, _, err := runBench(t, tc.args...)
@@ -290,4 +296,66 @@ func TestBenchPubSubSeparate(t *testing.T) {
 		t.Fatalf("subscribers: delivered %d of %d expected, %d duplicates, %d lost", o.res.Delivered, o.res.Expected, o.res.Duplicates, o.res.Lost)
 	}
 	checkOrdered(t, o.res.Latency)
+}
+
+// Persistent subscribers on a durable store: their sessions outlive the
+// run under names that do not change, so a second run resumes them; the
+// store's fsyncs and commits over the run are read from the broker's
+// metrics.
+func TestBenchPersistentSubscribers(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{Durability: pebble.Sync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr := brokertest.Start(t, broker.Config{Store: st})
+	t.Cleanup(func() { st.Close() }) // after the broker's shutdown
+	_, port, _ := net.SplitHostPort(addr)
+	hs := httptest.NewServer(srv.AdminHandler())
+	defer hs.Close()
+	for _, tc := range []struct{ name, version, session string }{
+		{"MQTT 5", "5", "--session-expiry=1h"},
+		{"MQTT 3.1.1", "4", "--clean=false"},
+	} {
+		for run := range 2 {
+			res := benchJSON(t, "-p", port, "-V", tc.version, tc.session, "--client-prefix", "p"+tc.version,
+				"--pub", "2", "--sub", "3", "-q", "1", "-r", "200", "-d", "300ms", "--broker-metrics", hs.URL+"/metrics")
+			if !res.PersistentSubscribers || res.Sent == 0 || res.Acked != res.Sent || res.Delivered != 3*res.Sent || res.Lost != 0 || res.Duplicates != 0 {
+				t.Fatalf("%s run %d: persistent %v, sent %d, acknowledged %d, delivered %d, lost %d, duplicates %d",
+					tc.name, run, res.PersistentSubscribers, res.Sent, res.Acked, res.Delivered, res.Lost, res.Duplicates)
+			}
+			s := res.Store
+			if s == nil || s.Commits < int64(res.Sent) || s.Fsyncs == 0 || s.Seconds <= 0 ||
+				s.CommitsPerFsync != float64(s.Commits)/float64(s.Fsyncs) {
+				t.Fatalf("%s run %d: store %+v for %d messages", tc.name, run, s, res.Sent)
+			}
+		}
+		// Three sessions per version, kept across both runs.
+		recs, err := st.LoadSessions(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range recs {
+			if strings.HasPrefix(r.ClientID, "p"+tc.version+"-sub-") {
+				n++
+			}
+		}
+		if n != 3 {
+			t.Fatalf("%s: %d stored subscriber sessions after two runs, want 3 (%d records)", tc.name, n, len(recs))
+		}
+	}
+	// Clean subscribers keep no session; a broker without a durable store
+	// reports no store counters.
+	_, port2 := startBroker(t)
+	res := benchJSON(t, "-p", port2, "--pub", "1", "--sub", "1", "-q", "1", "-r", "100", "-d", "100ms", "--broker-metrics", hs.URL+"/metrics")
+	if res.PersistentSubscribers {
+		t.Fatal("clean subscribers reported persistent")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	if _, _, err := runBench(t, "bench", "run", "-Q", "-p", port2, "--broker-metrics", "http://"+closed+"/metrics", "-d", "100ms"); err == nil ||
+		!strings.Contains(err.Error(), "broker metrics") {
+		t.Fatalf("unreachable metrics page: %v", err)
+	}
 }

@@ -13,8 +13,12 @@ func (r *Result) WriteText(w io.Writer) {
 	if r.Rate > 0 {
 		rate = fmt.Sprintf("%g msg/s per publisher", r.Rate)
 	}
-	fmt.Fprintf(w, "publishers %d  subscribers %d  QoS %d  payload %d B  %s  %.1f s\n",
-		r.Publishers, r.Subscribers, r.QoS, r.Size, rate, r.Seconds)
+	persistent := ""
+	if r.PersistentSubscribers {
+		persistent = " (persistent)"
+	}
+	fmt.Fprintf(w, "publishers %d  subscribers %d%s  QoS %d  payload %d B  %s  %.1f s\n",
+		r.Publishers, r.Subscribers, persistent, r.QoS, r.Size, rate, r.Seconds)
 	if r.Publishers > 0 {
 		fmt.Fprintf(w, "sent        %d (%.0f msg/s)", r.Sent, r.SentRate)
 		if r.QoS > 0 {
@@ -33,6 +37,10 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	writeConnect(w, &r.Connect)
 	writeProc(w, "broker", r.Broker)
+	if st := r.Store; st != nil {
+		fmt.Fprintf(w, "store       %d commits, %d fsyncs in %.1f s: %.0f fsyncs/s, %.1f commits per fsync\n",
+			st.Commits, st.Fsyncs, st.Seconds, st.FsyncsPerSecond, st.CommitsPerFsync)
+	}
 	writeProc(w, "generator", r.Generator)
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error       %s\n", e)

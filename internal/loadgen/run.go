@@ -35,6 +35,22 @@ type Config struct {
 	Drain       time.Duration // after publishing, how long to wait at most for acknowledgements and deliveries
 	Progress    io.Writer     // one line per second; nil: none
 	BrokerPID   int           // when set, CPU and RSS of this process are measured
+
+	// SubKeepSession and SubSessionExpiry make the subscribers' sessions
+	// persistent (see ConnOptions); their client identifiers are then
+	// Conn.ClientPrefix-sub-INDEX, the same in every run.
+	SubKeepSession   bool
+	SubSessionExpiry time.Duration
+	// MetricsURL is the broker's Prometheus page: its store counters
+	// (tern_store_commits_total, tern_store_fsyncs_total) are read before
+	// and after the run and reported in Result.Store.
+	MetricsURL string
+}
+
+// persistentSubs reports whether the subscribers ask for sessions that
+// outlive their connections.
+func (c *Config) persistentSubs() bool {
+	return c.Subscribers > 0 && (c.SubSessionExpiry > 0 || c.SubKeepSession && c.Conn.Version != packet.V5)
 }
 
 // Validate checks the configuration and fills defaults.
@@ -59,6 +75,10 @@ func (c *Config) Validate() error {
 		return errors.New("give a duration or a message count")
 	case c.Count < 0:
 		return errors.New("message count must not be negative")
+	case c.SubSessionExpiry < 0 || c.SubSessionExpiry > 0xFFFFFFFF*time.Second:
+		return fmt.Errorf("--session-expiry %v: want 0 to %ds", c.SubSessionExpiry, uint32(0xFFFFFFFF))
+	case c.SubSessionExpiry > 0 && c.Conn.Version != packet.V5:
+		return errors.New("--session-expiry is MQTT 5; before it, --clean=false makes a session persistent")
 	}
 	if c.SubQoS == 0 {
 		c.SubQoS = c.QoS
@@ -96,6 +116,9 @@ type Result struct {
 	Rate        float64 `json:"rate_per_publisher"` // target; 0: flat-out
 	Size        int     `json:"payload_bytes"`
 	Seconds     float64 `json:"seconds"` // publishing time (subscribers alone: receiving time)
+	// PersistentSubscribers: the subscribers' sessions outlive their
+	// connections (Config.SubKeepSession, SubSessionExpiry).
+	PersistentSubscribers bool `json:"persistent_subscribers,omitempty"`
 
 	Sent     uint64  `json:"sent"`
 	SentRate float64 `json:"sent_per_second"`
@@ -112,9 +135,10 @@ type Result struct {
 	Latency *LatencyStats `json:"latency_ms,omitempty"`
 	Connect ConnectStats  `json:"connect"`
 
-	Broker    *ProcStats `json:"broker,omitempty"`
-	Generator *ProcStats `json:"generator,omitempty"`
-	Errors    []string   `json:"errors,omitempty"`
+	Broker    *ProcStats  `json:"broker,omitempty"`
+	Store     *StoreStats `json:"store,omitempty"` // with Config.MetricsURL and a durable store
+	Generator *ProcStats  `json:"generator,omitempty"`
+	Errors    []string    `json:"errors,omitempty"`
 }
 
 // LatencyStats are percentiles in milliseconds.
@@ -234,15 +258,25 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	cfg := &r.cfg
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	res := &Result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, QoS: int(cfg.QoS), Rate: cfg.Rate, Size: cfg.Size}
+	res := &Result{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, QoS: int(cfg.QoS), Rate: cfg.Rate, Size: cfg.Size,
+		PersistentSubscribers: cfg.persistentSubs()}
 
 	// Connect subscribers first, then publishers.
 	cstart := time.Now()
 	var connHist Histogram
 	var connErr error
 	var mu sync.Mutex
+	subOpts := cfg.Conn
+	subOpts.KeepSession, subOpts.SessionExpiry = cfg.SubKeepSession, cfg.SubSessionExpiry
 	connect := func(role string, i int, readBuf int) *link {
-		m, err := dial(ctx, &cfg.Conn, fmt.Sprintf("%s-%s-%d-%08x", cfg.Conn.ClientPrefix, role, i, r.id), readBuf)
+		o, id := &cfg.Conn, fmt.Sprintf("%s-%s-%d-%08x", cfg.Conn.ClientPrefix, role, i, r.id)
+		if role == "sub" {
+			o = &subOpts
+			if cfg.persistentSubs() { // the same session in every run
+				id = fmt.Sprintf("%s-sub-%d", cfg.Conn.ClientPrefix, i)
+			}
+		}
+		m, err := dial(ctx, o, id, readBuf)
 		mu.Lock()
 		defer mu.Unlock()
 		res.Connect.Attempted++
@@ -332,6 +366,13 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	selfA, _ = sampleProc(os.Getpid())
+	var storeA storeSample
+	if cfg.MetricsURL != "" {
+		var err error
+		if storeA, err = sampleStore(ctx, cfg.MetricsURL); err != nil {
+			return res, err
+		}
+	}
 
 	start := time.Now()
 	var pubWG sync.WaitGroup
@@ -358,6 +399,13 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	}
 	stopProgress()
 	end := time.Now()
+	if cfg.MetricsURL != "" {
+		if b, err := sampleStore(ctx, cfg.MetricsURL); err == nil {
+			res.Store = storeStats(storeA, b)
+		} else {
+			r.errs.add(err)
+		}
+	}
 	for _, s := range r.subs {
 		s.l.close()
 	}

@@ -27,6 +27,12 @@ type ConnOptions struct {
 	// ReceiveMaximum is announced in a v5 CONNECT: how many QoS 1/2
 	// deliveries the broker may keep in flight towards a subscriber.
 	ReceiveMaximum int
+	// KeepSession asks for a persistent session: Clean Start 0 (MQTT 5),
+	// clean session 0 (3.1, 3.1.1).
+	KeepSession bool
+	// SessionExpiry is the Session Expiry Interval of an MQTT 5 CONNECT,
+	// in whole seconds.
+	SessionExpiry time.Duration
 }
 
 func (o *ConnOptions) withDefaults() ConnOptions {
@@ -138,8 +144,12 @@ func dial(ctx context.Context, o *ConnOptions, clientID string, readBuf int) (*m
 }
 
 func (m *mconn) handshake(o *ConnOptions, clientID string) error {
-	c := &packet.Connect{Version: o.Version, CleanStart: true, ClientID: clientID,
+	c := &packet.Connect{Version: o.Version, CleanStart: !o.KeepSession, ClientID: clientID,
 		KeepAlive: uint16(min(o.KeepAlive/time.Second, 65535))}
+	if o.Version == packet.V5 && o.SessionExpiry > 0 {
+		c.Properties.SessionExpiry = uint32(o.SessionExpiry / time.Second)
+		c.Properties.Set(packet.PropSessionExpiry)
+	}
 	if o.Username != "" {
 		c.UsernameFlag, c.Username = true, o.Username
 	}

@@ -9,6 +9,7 @@
 //	srv, err := broker.New(broker.Config{})    // zero Config: documented defaults
 //	go srv.Serve(ln)                             // one call per listener
 //	...
+//	err = srv.Drain(ctx, broker.DrainOptions{ServerReference: "b2:1883"}) // optional: stop accepting, DISCONNECT 0x9C to v5 clients, wait until none is left
 //	err = srv.Shutdown(ctx)                      // stop accepting, DISCONNECT 0x8B to v5 clients, close, wait
 //
 // # Connections and client sessions
@@ -26,7 +27,9 @@
 // session.Session behind the client's own mutex, with its subscriptions
 // and will. It outlives connections: Clean Session 0 (3.1/3.1.1) or a v5
 // Session Expiry Interval keeps it after the connection ends, and a timer
-// removes it when the interval passes. A CONNECT with a client identifier
+// removes it, with its queue and its store record, when the interval
+// passes (for 3.1/3.1.1: Config.PersistentClientExpiration, never by
+// default). A CONNECT with a client identifier
 // in use takes the session over: the old connection is closed (v5:
 // DISCONNECT 0x8E) and each attachment carries a new generation number, so
 // the old connection's late events cannot detach its successor. An empty

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tern-mq/tern/packet"
+	"github.com/tern-mq/tern/store"
+	"github.com/tern-mq/tern/store/memory"
 )
 
 // Normative statements checked on both MQTT 3.1.1 and 5.0 connections: each
@@ -659,4 +663,36 @@ func keepOpts(v packet.Version) []connectOpt {
 		return []connectOpt{withSessionExpiry(60)}
 	}
 	return nil
+}
+
+// failingStore fails every write of message state.
+type failingStore struct{ store.Store }
+
+func (failingStore) Apply(context.Context, ...store.Update) error {
+	return errors.New("disk full")
+}
+
+// [MQTT-4.8.0-2] a store that fails while a QoS 1 PUBLISH is persisted is a
+// transient error: the publisher's connection closes without PUBACK,
+// whether the message had no subscriber, a connected one or one offline.
+func TestStoreFailureCloses_MQTT_4_8_0_2(t *testing.T) {
+	for _, sub := range []string{"none", "online", "offline"} {
+		t.Run(sub, func(t *testing.T) {
+			_, addr := startServer(t, Config{Store: failingStore{memory.New()}})
+			if sub != "none" {
+				s := dial(t, addr, packet.V311)
+				s.mustConnect("sub", false)
+				s.subscribe(1, "t", 1)
+				if sub == "offline" {
+					s.disconnect()
+				}
+			}
+			p := dial(t, addr, packet.V311)
+			p.mustConnect("pub", true)
+			p.send(&packet.Publish{QoS: 1, PacketID: 1, Topic: "t", Payload: []byte("x")})
+			if got := p.expectClosed(); len(got) != 0 {
+				t.Fatalf("got %v, want the connection closed without PUBACK", got)
+			}
+		})
+	}
 }

@@ -5,6 +5,4 @@ package conformance
 var Notes = map[string]Note{
 	"MQTT-7.0.0-1": {Kind: NotApplicable, Text: "Tern does not connect to other servers (no bridging), so it is an MQTT server only; " +
 		"the client package is a separate MQTT client, checked by its own tests."},
-	"MQTT-4.8.0-2": {Kind: Gap, Text: "a store that fails while a PUBLISH is persisted is logged and the connection goes on: " +
-		"the PUBLISH is acknowledged although it was not stored."},
 }

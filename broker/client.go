@@ -281,13 +281,16 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	old0 := a.old
 	gen := s.gen.Add(1)
 	cl.stopTimerLocked()
+	// The session of a connection taken over ends with it when its expiry
+	// is 0 (Clean Session 1) [MQTT-3.1.2-6] [MQTT5-4.1.0-2].
+	ended := old0 != nil && cl.expiry == 0
 	if old0 != nil { // [MQTT-3.1.4-2] [MQTT5-3.1.4-3] take the session over
 		cl.conn = nil
 		cl.sess.Disconnected(now, old0.gen)
 		// Deliveries routed to the old connection go to the session, in
 		// order: queued for the new one, or dropped and counted.
 		s.toSession(cl, cl.inbox.close(), now, false)
-		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart) {
+		if ow := cl.will; ow != nil && (ow.delay == 0 || p.CleanStart || ended) {
 			a.publish = append(a.publish, ow.msg) // the old connection ended abnormally
 		}
 		cl.will = nil
@@ -299,7 +302,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		cl.pendingWill = nil // else reconnected within the delay: not sent
 	}
 	a.present = !fresh && cl.sess != nil
-	if p.CleanStart || cl.sess == nil || cl.version != p.Version {
+	if p.CleanStart || ended || cl.sess == nil || cl.version != p.Version {
 		// [MQTT-3.1.2-6] [MQTT5-3.1.2-4] discard any existing session.
 		s.clearSubsLocked(cl)
 		cl.sess = s.newSession(p.Version)

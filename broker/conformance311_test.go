@@ -696,3 +696,33 @@ func TestStoreFailureCloses_MQTT_4_8_0_2(t *testing.T) {
 		})
 	}
 }
+
+// [MQTT-3.1.2-6] [MQTT5-4.1.0-2] a session of Clean Session 1 (Session
+// Expiry 0) lasts as long as its connection: a client taking it over with
+// Clean Session 0 gets a new session, also when it reconnects right after
+// the old connection closed.
+func TestCleanSessionEndsWithConnection_MQTT_3_1_2_6(t *testing.T) {
+	forVersions(t, func(t *testing.T, v packet.Version) {
+		_, addr := startServer(t, Config{})
+		old := dial(t, addr, v)
+		old.mustConnect("brief", true)
+		old.subscribe(1, "brief/#", 0)
+		c := dial(t, addr, v)
+		if ca := c.mustConnect("brief", false, keepOpts(v)...); ca.SessionPresent {
+			t.Fatal("takeover of a Clean Session 1 connection: session present")
+		}
+		c.send(&packet.Publish{Topic: "brief/x", Payload: []byte("x")})
+		c.expectNothing(50 * time.Millisecond) // the subscription went with the old session
+		c.disconnect()
+		for i := range 30 {
+			c = dial(t, addr, v)
+			c.mustConnect("brief", true)
+			c.disconnect()
+			c = dial(t, addr, v)
+			if ca := c.mustConnect("brief", false); ca.SessionPresent {
+				t.Fatalf("reconnection %d right after a Clean Session 1 connection: session present", i)
+			}
+			c.disconnect()
+		}
+	})
+}

@@ -99,3 +99,21 @@ func TestEveryStatementTestedOrExplained(t *testing.T) {
 		t.Error(bad)
 	}
 }
+
+// TestFeaturesTested fails when a feature of the table has no test or names
+// a test that does not exist (renamed or removed).
+func TestFeaturesTested(t *testing.T) {
+	funcs, err := TestFuncs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := funcs["internal/conformance.TestFeaturesTested"]; !ok {
+		t.Fatalf("TestFuncs does not find this test: %d functions", len(funcs))
+	}
+	for _, bad := range CheckFeatures("../..", Features, funcs) {
+		t.Error(bad)
+	}
+	if bad := CheckFeatures("../..", []Feature{{Name: "f", Tests: []string{"broker.TestNoSuchTest"}}, {Name: "g"}}, funcs); len(bad) != 2 {
+		t.Errorf("CheckFeatures of a missing test and of a feature without tests: %v", bad)
+	}
+}

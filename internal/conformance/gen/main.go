@@ -1,5 +1,5 @@
 // Command gen writes docs/conformance.md from the specification lists, the
-// tags in the code and the notes of package conformance. Run it from the
+// tags in the code and the notes and features of package conformance. Run it from the
 // module root: go run ./internal/conformance/gen
 package main
 
@@ -18,22 +18,21 @@ func main() {
 }
 
 func run() error {
-	specs, err := conformance.LoadSpecs(".")
+	in, err := conformance.Load(".")
 	if err != nil {
 		return err
 	}
-	sites, err := conformance.Scan(".")
-	if err != nil {
-		return err
-	}
-	if bad := conformance.Unknown(sites, specs...); len(bad) > 0 {
+	if bad := conformance.Unknown(in.Sites, in.Specs...); len(bad) > 0 {
 		return fmt.Errorf("tags not in the specification lists: %v", bad)
+	}
+	if bad := conformance.CheckFeatures(in.Root, in.Features, in.Funcs); len(bad) > 0 {
+		return fmt.Errorf("features: %v", bad)
 	}
 	f, err := os.Create("docs/conformance.md")
 	if err != nil {
 		return err
 	}
-	if err := conformance.WriteReport(f, sites, conformance.Notes, specs...); err != nil {
+	if err := conformance.WriteReport(f, in); err != nil {
 		f.Close()
 		return err
 	}

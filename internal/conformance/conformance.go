@@ -70,39 +70,51 @@ var tagRE = regexp.MustCompile(`MQTT5?-\d+\.\d+\.\d+-\d+`)
 // [MQTT-a.b.c-1, MQTT-a.b.c-2] or [MQTT-a.b.c-1][MQTT5-a.b.c-1], with numbers.
 func Scan(root string) (map[string][]Site, error) {
 	sites := map[string][]Site{}
+	err := walkGo(root, ".go", true, func(rel string, lines []string) {
+		for i, line := range lines {
+			for _, tag := range tagRE.FindAllString(line, -1) {
+				sites[tag] = append(sites[tag], Site{File: rel, Line: i + 1, Test: strings.HasSuffix(rel, "_test.go")})
+			}
+		}
+	})
+	return sites, err
+}
+
+// walkGo calls fn with the lines of every file under root whose name ends
+// in suffix, rel being its slash-separated path from root. Hidden
+// directories, testdata, node_modules and vendor are skipped, and this
+// package when skipSelf is set.
+func walkGo(root, suffix string, skipSelf bool, fn func(rel string, lines []string)) error {
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
 			name := d.Name()
 			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" || name == "vendor") {
 				return filepath.SkipDir
 			}
-			if rel, _ := filepath.Rel(root, path); filepath.ToSlash(rel) == selfDir {
+			if skipSelf && rel == selfDir {
 				return filepath.SkipDir // the notes name statements; they implement none
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") {
+		if !strings.HasSuffix(path, suffix) {
 			return nil
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, path)
-		for i, line := range strings.Split(string(data), "\n") {
-			for _, tag := range tagRE.FindAllString(line, -1) {
-				sites[tag] = append(sites[tag], Site{File: filepath.ToSlash(rel), Line: i + 1, Test: strings.HasSuffix(path, "_test.go")})
-			}
-		}
+		fn(rel, strings.Split(string(data), "\n"))
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", root, err)
+		return fmt.Errorf("scan %s: %w", root, err)
 	}
-	return sites, nil
+	return nil
 }
 
 // Unknown returns the cited tags that no spec list holds, sorted.

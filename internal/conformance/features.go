@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,37 +23,15 @@ var testFuncRE = regexp.MustCompile(`^func (Test\w+)\(`)
 // (this package's own included), keyed "dir.TestName".
 func TestFuncs(root string) (map[string]Site, error) {
 	out := map[string]Site{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" || name == "vendor") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
+	err := walkGo(root, "_test.go", false, func(rel string, lines []string) {
 		dir := filepath.ToSlash(filepath.Dir(rel))
-		for i, line := range strings.Split(string(data), "\n") {
+		for i, line := range lines {
 			if m := testFuncRE.FindStringSubmatch(line); m != nil {
 				out[dir+"."+m[1]] = Site{File: rel, Line: i + 1, Test: true}
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", root, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // locate finds a feature's test: a test function, or a script file.

@@ -37,6 +37,7 @@ type engine struct {
 	closeErr  error
 	draining  bool
 	waiters   map[*session.Message]chan error
+	stored    []chan error   // offline publications awaiting Options.Store
 	ops       map[uint16]*op // SUBSCRIBE and UNSUBSCRIBE awaiting their ack
 	queuedOps []*op          // waiting for a connection
 	subs      map[string]*sub
@@ -116,6 +117,10 @@ func (e *engine) shutdown(err error) {
 		w <- err
 		delete(e.waiters, m)
 	}
+	for _, w := range e.stored {
+		w <- err
+	}
+	e.stored = nil
 	for id, o := range e.ops {
 		o.finish(nil, nil, err)
 		delete(e.ops, id)
@@ -180,21 +185,32 @@ func (e *engine) publish(ctx context.Context, m *Message) error {
 				return ctx.Err()
 			}
 		}
+		// Online, Publish waits for the QoS flow; offline, for the store
+		// to hold the publication (with Options.Store), so that it
+		// survives the process.
 		var w chan error
 		offline := e.link == nil
-		if !offline {
+		if !offline || e.opts.Store != nil {
 			w = make(chan error, 1)
+		}
+		switch {
+		case !offline:
 			e.waiters[sm] = w
+		case w != nil:
+			e.stored = append(e.stored, w)
 		}
 		err := e.sess.Send(time.Now(), session.Delivery{Msg: sm, QoS: m.QoS, Retain: m.Retain})
 		if err != nil {
 			delete(e.waiters, sm)
+			if offline && w != nil {
+				e.stored = e.stored[:len(e.stored)-1]
+			}
 			e.mu.Unlock()
 			return fmt.Errorf("client: publish: %w", err)
 		}
 		e.mu.Unlock()
 		e.wake()
-		if offline {
+		if w == nil {
 			return nil
 		}
 		select {
@@ -251,8 +267,13 @@ func (e *engine) drain() {
 	for {
 		e.mu.Lock()
 		has := e.sess.HasReady()
+		// The offline publications sent so far are in this Ready's
+		// Persist: stored once it is applied.
+		stored := e.stored
+		e.stored = nil
 		if !has && len(e.extra) == 0 {
 			e.mu.Unlock()
+			storedDone(stored, nil)
 			return
 		}
 		var rd session.Ready
@@ -267,9 +288,11 @@ func (e *engine) drain() {
 		}
 		e.mu.Unlock()
 
+		var perr error
 		if has && len(rd.Persist) > 0 && e.opts.Store != nil {
-			e.persist(rd.Persist)
+			perr = e.persist(rd.Persist)
 		}
+		storedDone(stored, perr)
 		if has && len(rd.Deliver) > 0 {
 			e.dispatch(&rd)
 		}
@@ -338,14 +361,26 @@ func (e *engine) drain() {
 }
 
 // persist applies the session's changes to Options.Store before the
-// packets they concern are written. A failure is logged and counted: the
-// flows go on in memory.
-func (e *engine) persist(changes []session.Change) {
+// packets they concern are written. A failure is logged, counted and
+// returned: the flows go on in memory.
+func (e *engine) persist(changes []session.Change) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.WriteTimeout)
 	defer cancel()
 	if err := e.opts.Store.Apply(ctx, store.Update{ClientID: e.opts.ClientID, Changes: changes}); err != nil {
 		e.storeErrors.Add(1)
 		e.log.Error("client: store apply failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// storedDone ends the wait of offline publications for the store.
+func storedDone(stored []chan error, err error) {
+	if err != nil {
+		err = fmt.Errorf("client: publish: queued, but not stored: %w", err)
+	}
+	for _, w := range stored {
+		w <- err
 	}
 }
 

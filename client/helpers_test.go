@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(killedClient()) // the process TestStoreSurvivesKill kills
+	}
 	goleak.VerifyTestMain(m)
 }
 

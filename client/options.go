@@ -92,8 +92,9 @@ type Options struct {
 	// connection. Default 1000; beyond it the oldest are dropped.
 	MaxQueued int
 	// QueueOffline lets Publish return as soon as the message is queued
-	// while the client is disconnected; the message goes out after the
-	// reconnection. Off: Publish waits for a connection (or its context).
+	// (with Store: stored) while the client is disconnected; the message
+	// goes out after the reconnection. Off: Publish waits for a connection
+	// (or its context).
 	QueueOffline bool
 
 	// HandlerQueue is the number of received messages each subscription's

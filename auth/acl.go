@@ -55,7 +55,12 @@ type aclRules struct {
 type ACL struct {
 	path  string
 	rules atomic.Pointer[aclRules]
+	gen   atomic.Uint64
 }
+
+// Generation implements Versioned: it changes with every successful
+// Reload.
+func (a *ACL) Generation() uint64 { return a.gen.Load() }
 
 // LoadACLFile reads the ACL file at path. A line that is not a comment,
 // blank, "user NAME", "topic [ACCESS] FILTER" or "pattern [ACCESS] FILTER"
@@ -81,6 +86,7 @@ func (a *ACL) Reload() error {
 		return err
 	}
 	a.rules.Store(r)
+	a.gen.Add(1)
 	return nil
 }
 

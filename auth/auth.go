@@ -171,6 +171,27 @@ func (ch Chain) Authenticate(ctx context.Context, c ConnInfo) (Result, error) {
 	return Denied(packet.NotAuthorized, "no authenticator accepted the client"), nil
 }
 
+// Versioned is implemented by an Authorizer whose rules change while the
+// broker runs (ACL, on Reload): Generation returns a different value after
+// each change, so that the broker checks again what it allowed before:
+// a subscription is checked again at delivery once the generation
+// changed, and its messages skipped if it is no longer allowed.
+type Versioned interface {
+	Generation() uint64
+}
+
+// Generation returns the sum of the generations of the Versioned
+// Authorizers of all: it changes when one of them changes.
+func (all AllOf) Generation() uint64 {
+	var g uint64
+	for _, a := range all {
+		if v, ok := a.(Versioned); ok {
+			g += v.Generation()
+		}
+	}
+	return g
+}
+
 // AllOf allows an action only when every one of its Authorizers allows it.
 // An empty AllOf allows everything.
 type AllOf []Authorizer

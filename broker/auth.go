@@ -16,6 +16,9 @@ type authCounters struct {
 	connectErrors   atomic.Int64 // the Authenticator could not decide
 	publishDenied   atomic.Int64 // PUBLISH (and wills) refused by the Authorizer
 	subscribeDenied atomic.Int64 // SUBSCRIBE filters refused by the Authorizer
+	// subscriptionsRevoked counts subscriptions found no longer authorized
+	// after the Authorizer's rules changed.
+	subscriptionsRevoked atomic.Int64
 }
 
 // authenticate asks the Authenticator about a CONNECT. It returns nil when

@@ -61,6 +61,7 @@ type subscription struct {
 	rap     bool // Retain As Published
 	rh      byte // Retain Handling
 	subIDs  []uint32
+	acl     *subACL // its authorization, checked again when the ACL changes (aclcheck.go)
 }
 
 func (s *Server) newSession(v packet.Version) *session.Session {

@@ -121,7 +121,13 @@
 // Config.Authorizer is asked for the will topic at CONNECT (a refusal is
 // Not authorized), for each PUBLISH (refused: PUBACK/PUBREC 0x87 in MQTT 5;
 // acknowledged and dropped before) and for each SUBSCRIBE filter (SUBACK
-// 0x87, 0x80 before MQTT 5). Deliveries are not checked again. Every
+// 0x87, 0x80 before MQTT 5). When the Authorizer's rules change
+// (auth.Versioned, e.g. an ACL file reloaded), each subscription is checked
+// again at its next matching delivery (cached with the rules' generation:
+// one atomic load per matching subscription otherwise), and the messages of
+// one no longer allowed are skipped until a later change allows it again;
+// subscriptions restored from a Store at start-up are not checked again.
+// Every
 // refusal is counted in Stats and logged with the client, its address and
 // the topic (the first ten of a connection at info level, the others at
 // debug level, so a client that keeps trying does not flood the log).
@@ -134,7 +140,9 @@
 // IdentityListener takes the verified client certificate's Common Name as
 // the user name instead of asking the Authenticator. WebSocketListener
 // accepts MQTT over WebSocket (path /mqtt, subprotocol "mqtt", binary
-// messages) with or without TLS.
+// messages) with or without TLS. ProxyProtocolListener reads the PROXY
+// protocol header (v1 or v2) of connections from a load balancer: the
+// client's address in it is the connection's RemoteAddr.
 //
 // # Limits
 //
@@ -143,7 +151,12 @@
 // 0x85 (0x02 before MQTT 5); PublishRate and PublishBurst are a token
 // bucket per connection, checked by its reader without a lock: a client
 // publishing faster is disconnected (DISCONNECT 0x96 Message rate too high
-// in MQTT 5). Each refusal is logged and counted.
+// in MQTT 5). ConnectionRate is a token bucket of new connections per
+// client address, checked at accept (closed beyond); BanThreshold
+// violations (failed logins, broken limits) within BanWindow ban the
+// address, and the client identifier for its own violations, for
+// BanDuration: closed at accept, or CONNACK 0x8A Banned (0x05 before MQTT
+// 5) for a client identifier. Each refusal is logged and counted.
 //
 // # Observability
 //

@@ -195,6 +195,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAuth, st.ConnectAuthErrors, "connect error")
 	counter(descAuth, st.PublishDenied, "publish denied")
 	counter(descAuth, st.SubscribeDenied, "subscribe denied")
+	counter(descAuth, s.stats.auth.subscriptionsRevoked.Load(), "subscription revoked")
 	counter(descLimits, s.stats.limits.connections.Load(), "max connections")
 	counter(descLimits, s.stats.limits.clientIDs.Load(), "client id length")
 	counter(descLimits, s.stats.limits.rate.Load(), "publish rate")

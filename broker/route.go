@@ -77,7 +77,8 @@ func (s *Server) subscribe(c *conn, p *packet.Subscribe) error {
 				continue
 			}
 			o := sp.Options
-			sub := subscription{qos: o.QoS, noLocal: o.NoLocal, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs}
+			sub := subscription{qos: o.QoS, noLocal: o.NoLocal, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs,
+				acl: s.newSubACL(c)}
 			_, existed := cl.subs[f]
 			if cl.subs == nil {
 				cl.subs = make(map[string]subscription)
@@ -188,6 +189,10 @@ type router struct {
 
 	groups   []*shareGroup // matching shared subscriptions
 	addGroup func(filter string, g *shareGroup, _ struct{})
+
+	srv      *Server
+	aclGen   uint64 // the generation of the ACL, when checkACL
+	checkACL bool
 }
 
 const linearTargets = 8 // up to this many targets, dedupe by scanning
@@ -204,9 +209,12 @@ var routerPool = sync.Pool{New: func() any {
 // client into one target [MQTT-3.3.5-1] [MQTT5-3.3.4-2]: one copy, with the
 // maximum QoS of the matching subscriptions and all their subscription
 // identifiers [MQTT5-3.3.4-3].
-func (r *router) match(_ string, cl *client, sub subscription) {
+func (r *router) match(filter string, cl *client, sub subscription) {
 	if sub.noLocal && cl == r.from { // [MQTT5-3.8.3-3]
 		return
+	}
+	if r.checkACL && sub.acl != nil && r.srv.denied(sub.acl, filter, r.aclGen) {
+		return // no longer authorized since an ACL reload
 	}
 	i := -1
 	if len(r.targets) <= linearTargets {
@@ -285,6 +293,8 @@ func (s *Server) routeAt(m *session.Message, from *client, now time.Time, b *fan
 	}
 	r := routerPool.Get().(*router)
 	r.from = from
+	r.srv = s
+	r.aclGen, r.checkACL = s.aclGeneration()
 	s.subs.Match(m.Topic, r.add)
 	s.matchShared(m.Topic, r)
 	for i := range r.targets {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/store"
 	"github.com/tern-mq/tern/store/memory"
@@ -46,6 +47,8 @@ type Server struct {
 
 	stats counters
 	guard *guard // connection rate limit and bans; nil when off
+	// aclVersion is the Authorizer when its rules change at run time.
+	aclVersion auth.Versioned
 
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
@@ -109,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.guard = newGuard(&s.cfg)
+	s.aclVersion, _ = c.Authorizer.(auth.Versioned)
 	if s.retained == nil {
 		s.retained = memory.New()
 	}

@@ -241,8 +241,12 @@ func (s *Server) pick(g *shareGroup, name string, from *client) (shareMember, bo
 		start = int(g.next.Add(1)-1) % n
 	}
 	alive := -1
+	gen, checkACL := s.aclGeneration()
 	for i := range n {
 		m := ms[(start+i)%n]
+		if checkACL && m.sub.acl != nil && s.denied(m.sub.acl, g.filter, gen) {
+			continue // no longer authorized since an ACL reload
+		}
 		switch connected, ended := m.cl.state(); {
 		case connected:
 			return m, true
@@ -284,7 +288,7 @@ func (s *Server) subscribeShared(c *conn, f string, o packet.SubOptions, subIDs 
 	if cl.subs == nil {
 		cl.subs = make(map[string]subscription)
 	}
-	sub := subscription{qos: o.QoS, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs}
+	sub := subscription{qos: o.QoS, rap: o.RetainAsPublished, rh: o.RetainHandling, subIDs: subIDs, acl: s.newSubACL(c)}
 	cl.subs[f] = sub
 	s.addSub(f, cl, sub)
 	// No retained messages on a shared subscription (section 4.8.2).

@@ -214,6 +214,7 @@ func TestACLReload(t *testing.T) {
 	if !a.Allow(ctx, ClientInfo{ClientID: "c"}, Subscribe, "a") || a.Allow(ctx, ClientInfo{ClientID: "c"}, Subscribe, "b") {
 		t.Fatal("first rules not applied")
 	}
+	gen := a.Generation()
 	if err := os.WriteFile(path, []byte("topic read b\nbad line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +224,9 @@ func TestACLReload(t *testing.T) {
 	if !a.Allow(ctx, ClientInfo{ClientID: "c"}, Subscribe, "a") {
 		t.Fatal("a failed reload dropped the loaded rules")
 	}
+	if a.Generation() != gen {
+		t.Fatal("a failed reload changed the generation")
+	}
 	if err := os.WriteFile(path, []byte("topic read b\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +235,9 @@ func TestACLReload(t *testing.T) {
 	}
 	if a.Allow(ctx, ClientInfo{ClientID: "c"}, Subscribe, "a") || !a.Allow(ctx, ClientInfo{ClientID: "c"}, Subscribe, "b") {
 		t.Fatal("reloaded rules not applied")
+	}
+	if a.Generation() == gen || AllOf([]Authorizer{a, AllowAll{}}).Generation() != a.Generation() {
+		t.Fatalf("generation %d after a reload, from %d", a.Generation(), gen)
 	}
 	if _, err := LoadACLFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("missing file loaded")

@@ -337,7 +337,7 @@ func (c *conn) handle(fh packet.FixedHeader, body []byte) error {
 		if err := sc.ack.Unmarshal(fh.Type, fh.Flags, body, c.version); err != nil {
 			return err
 		}
-		now := time.Now()
+		now := c.rd.now // one clock read per socket read, not per packet
 		if err := cl.receive(now, &sc.ack, nil, 0); err != nil {
 			return err
 		}
@@ -381,13 +381,13 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	if err := validName(p.Topic); err != nil {
 		return err
 	}
-	if c.srv.cfg.PublishRate > 0 && !c.allowPublish(time.Now()) {
+	now := c.rd.now // one clock read per socket read, not per packet
+	if c.srv.cfg.PublishRate > 0 && !c.allowPublish(now) {
 		return errRateTooHigh
 	}
 	if !c.srv.allow(c, auth.Publish, p.Topic) {
 		// Not authorized (0x87) in a v5 PUBACK/PUBREC; before MQTT 5 acknowledged
 		// as usual and dropped [MQTT-3.3.5-2].
-		now := time.Now()
 		if err := c.cl.receive(now, p, nil, packet.NotAuthorized); err != nil {
 			return err
 		}
@@ -397,7 +397,6 @@ func (c *conn) onPublish(p *packet.Publish) error {
 	if c.version == packet.V5 && p.QoS > 0 && !c.srv.hasSubscribers(p.Topic) {
 		reason = packet.NoMatchingSubscribers // [MQTT5-3.4.2-1] in PUBACK or PUBREC
 	}
-	now := time.Now()
 	m := c.srv.newMessage(now, p)
 	if c.srv.store != nil && p.QoS > 0 {
 		return c.publishDurably(now, p, m, reason)

@@ -50,6 +50,7 @@ type reader struct {
 	pooled  *[]byte // the pooled buffer behind buf, if any
 	r, w    int
 	timeout time.Duration // read deadline applied before blocking (0: none)
+	now     time.Time     // when the last read that returned bytes ended: the clock of the packets it read
 	body    []byte        // the current packet body, when not aliasing buf
 	class   int
 }
@@ -86,6 +87,7 @@ func (rd *reader) fill() error {
 	n, err := rd.nc.Read(rd.buf)
 	rd.w = n
 	if n > 0 {
+		rd.now = time.Now()
 		return nil
 	}
 	if err == nil {
@@ -139,6 +141,9 @@ func (rd *reader) readBody(n int) ([]byte, error) {
 			}
 			m, err := rd.nc.Read(rd.buf[rd.w:])
 			rd.w += m
+			if m > 0 {
+				rd.now = time.Now()
+			}
 			if err != nil && rd.w-rd.r < n {
 				return nil, err
 			}
@@ -160,6 +165,7 @@ func (rd *reader) readBody(n int) ([]byte, error) {
 		putBody(body, class)
 		return nil, err
 	}
+	rd.now = time.Now()
 	rd.body, rd.class = body, class
 	return body, nil
 }

@@ -42,6 +42,12 @@ type client struct {
 	// PUBLISH packets encoded by QoS, not yet added to the counters.
 	sent [3]int64
 
+	// Messages the session accepted from its client that a drain off the
+	// client's reader took (its writer's, or a durable delivery's): the
+	// reader routes them, before those of its own next drain, so that a
+	// publisher's messages are routed in their order by one goroutine.
+	later []*session.Message
+
 	offlineAt   time.Time
 	pendingWill *will       // a will waiting for its delay after the connection ended
 	timer       *time.Timer // will delay and session expiry, while offline
@@ -412,7 +418,7 @@ func (cl *client) detachLocked(c *conn, closing bool) (d detachment, ok bool) {
 		return d, false
 	}
 	// Route what the session accepted before the connection ended.
-	d.deliver = c.drainDeliveries(cl)
+	d.deliver = append(cl.takeLater(nil), c.drainDeliveries(cl)...)
 	cl.conn = nil
 	cl.sess.Disconnected(now, c.gen)
 	// Deliveries routed to the connection and not taken by its writer go
@@ -440,6 +446,29 @@ func (cl *client) detachLocked(c *conn, closing bool) (d detachment, ok bool) {
 	}
 	d.rec = s.recordLocked(cl)
 	return d, true
+}
+
+// handOff keeps the messages of deliver, taken by a drain off the
+// client's reader, for the reader to route, and returns deliver emptied.
+// cl.mu is held.
+func (cl *client) handOff(deliver []*session.Message) []*session.Message {
+	if len(deliver) > 0 {
+		cl.later = append(cl.later, deliver...)
+		clear(deliver)
+	}
+	return deliver[:0]
+}
+
+// takeLater appends the messages kept by handOff to deliver, in their
+// order, and forgets them. cl.mu is held.
+func (cl *client) takeLater(deliver []*session.Message) []*session.Message {
+	if len(cl.later) == 0 {
+		return deliver
+	}
+	deliver = append(deliver, cl.later...)
+	clear(cl.later)
+	cl.later = cl.later[:0]
+	return deliver
 }
 
 // drainDeliveries takes the messages the session accepted but no writer

@@ -344,14 +344,10 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 		}
 	}
 	for try := 0; ; try++ {
-		c, more, ok := s.send(cl, d, now, b)
+		c, ok := s.send(cl, d, now, b)
 		if ok {
 			if c != nil {
 				c.kick()
-			}
-			// Messages the subscriber published, taken with its Ready.
-			for _, m := range more {
-				s.routeAt(m, cl, now, nil)
 			}
 			return
 		}
@@ -376,14 +372,15 @@ func (s *Server) droppedSlow(cl *client, m *session.Message) {
 
 // send hands d to cl's session, after the deliveries waiting in its inbox
 // (which keeps the order of every publisher's messages), and returns its
-// connection to kick (and messages the session accepted from its client,
-// if it was drained); ok is false (with the connection) when a QoS 0
-// delivery does not fit the backlog of a connected consumer.
-func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) (c *conn, more []*session.Message, ok bool) {
+// connection to kick; ok is false (with the connection) when a QoS 0
+// delivery does not fit the backlog of a connected consumer. Messages the
+// session accepted from its client, taken by a drain here, are left to
+// the client's reader to route (client.handOff).
+func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) (c *conn, ok bool) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.removed || cl.sess == nil {
-		return nil, nil, true
+		return nil, true
 	}
 	if cl.version != packet.V5 {
 		d.Retain = false // Retain As Published is MQTT 5
@@ -396,7 +393,7 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) 
 		// Bound the QoS 0 backlog of a connected consumer that does not
 		// read fast enough: drop and count.
 		if cl.qos0Pending >= s.cfg.MaxQueued || cl.qos0Bytes+len(d.Msg.Payload) > s.cfg.MaxQueuedBytes {
-			return c, nil, false
+			return c, false
 		}
 		cl.qos0Pending++
 		cl.qos0Bytes += len(d.Msg.Payload)
@@ -410,7 +407,7 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) 
 	case b != nil:
 		// Drain here: b persists the changes; the packets take their place
 		// in the control queue now, held back from the writer until then.
-		more = c.drainHeld(cl, b)
+		cl.handOff(c.drainHeld(cl, b))
 	case s.store != nil && d.Msg.QoS > 0:
 		// Persist the delivery before the publisher is acknowledged: drain
 		// the session here, its packets queued for its writer.
@@ -419,11 +416,12 @@ func (s *Server) send(cl *client, d session.Delivery, now time.Time, b *fanout) 
 		if c.ctl != nil {
 			out = *c.ctl
 		}
-		out, more = c.drain(cl, out, nil, false, nil)
+		out, more := c.drain(cl, out, nil, false, nil)
 		c.setCtl(out)
+		cl.handOff(more)
 		c.mu.Unlock()
 	}
-	return c, more, true
+	return c, true
 }
 
 // drainOffline drains the Ready of an offline session; it has no packets

@@ -73,6 +73,7 @@ func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.
 	defer cl.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	deliver = cl.takeLater(deliver) // taken by earlier drains: routed first
 	if cl.conn == c {
 		if _, ok := c.srv.store.(store.AsyncApplier); ok && cl.sess.HasReady() {
 			b = getFanout()
@@ -272,8 +273,9 @@ func (c *conn) overBacklog() bool {
 }
 
 // flush drains the client session once: persist, encode every packet into
-// one buffer, take the messages to deliver, Advance; then, outside the
-// session lock, one Write, and the routing of the delivered messages.
+// one buffer, Advance; then, outside the session lock, one Write. The
+// messages the drain took from the client are left to its reader to route
+// (client.handOff).
 func (c *conn) flush() (held bool) {
 	if c.closed.Load() {
 		return
@@ -301,10 +303,6 @@ func (c *conn) flush() (held bool) {
 		*bp = out[:0]
 		outBufPool.Put(bp)
 	}
-	for i, m := range deliver {
-		c.srv.route(m, cl)
-		deliver[i] = nil
-	}
 	c.deliver = deliver[:0]
 	return held
 }
@@ -331,6 +329,7 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 			}
 			ctl, deliver = c.drain(cl, ctl, deliver, true, nil)
 			c.setCtl(ctl)
+			deliver = cl.handOff(deliver)
 		}
 		c.mu.Unlock()
 		return out, deliver, true
@@ -342,6 +341,9 @@ func (c *conn) take(cl *client, out []byte, deliver []*session.Message) ([]byte,
 		if b := cl.inbox.take(); b != nil {
 			out, deliver = c.takeInbox(cl, b, out, deliver)
 		}
+		// Messages the client published, accepted by its session: its
+		// reader routes them, in order with the others.
+		deliver = cl.handOff(deliver)
 	}
 	return out, deliver, false
 }

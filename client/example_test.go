@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/tern-mq/tern/broker"
@@ -14,8 +16,11 @@ import (
 
 // exampleBroker starts a broker for the examples and returns its URL and
 // a stop function.
-func exampleBroker() (string, func()) {
-	s, err := broker.New(broker.Config{Logger: testLogger()})
+func exampleBroker() (string, func()) { return exampleBrokerWith(broker.Config{}) }
+
+func exampleBrokerWith(cfg broker.Config) (string, func()) {
+	cfg.Logger = testLogger()
+	s, err := broker.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -144,4 +149,40 @@ func ExampleMessage_Ack() {
 	c.Publish(ctx, client.Message{Topic: "jobs", Payload: []byte("job-1"), QoS: 1})
 	<-done
 	// Output: processing job-1
+}
+
+// SCRAM-SHA-256: the password proves the client without being sent, and
+// the server proves it knows the user's credentials; Reauthenticate runs
+// the exchange again on the live connection.
+func ExampleSCRAMSHA256() {
+	cred, err := broker.NewSCRAMCredentials("s3cret", []byte("a random salt"), 4096)
+	if err != nil {
+		log.Fatal(err)
+	}
+	url, stop := exampleBrokerWith(broker.Config{EnhancedAuth: []broker.EnhancedAuth{
+		broker.NewSCRAMSHA256(func(user string) (broker.SCRAMCredentials, bool) { return cred, user == "ann" }),
+	}})
+	defer stop()
+	ctx := context.Background()
+
+	c, err := client.Dial(ctx, client.Options{Servers: []string{url}, Version: packet.V5,
+		Auth: client.SCRAMSHA256("ann", "s3cret")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authenticated")
+	if err := c.Reauthenticate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("authenticated again")
+	c.Disconnect(ctx, packet.Success)
+
+	_, err = client.Dial(ctx, client.Options{Servers: []string{url}, Version: packet.V5,
+		Auth: client.SCRAMSHA256("ann", "guess")})
+	var re *client.ReasonError
+	fmt.Println(errors.As(err, &re) && re.Code == packet.NotAuthorized, strings.Contains(err.Error(), "not authorized (0x87)"))
+	// Output:
+	// authenticated
+	// authenticated again
+	// true true
 }

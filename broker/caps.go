@@ -142,6 +142,9 @@ func (s *Server) checkPublish(p *packet.Publish) error {
 	if p.Retain && s.cfg.RetainUnavailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Reason: "retained messages are not available"}
 	}
+	if (s.cfg.MaxTopicLength > 0 || s.cfg.MaxTopicLevels > 0) && p.Topic != "" {
+		return s.checkTopicLimits(p.Topic)
+	}
 	return nil
 }
 
@@ -166,6 +169,7 @@ func (s *Server) subscribeCaps(c *conn, f string, o *packet.SubOptions) (code pa
 		}
 		return packet.SubackFailure311, false
 	}
+	full := f
 	if isShared(f) {
 		if s.cfg.SharedSubscriptionsUnavailable {
 			return refuse(packet.SharedSubscriptionsNotSupported)
@@ -179,7 +183,7 @@ func (s *Server) subscribeCaps(c *conn, f string, o *packet.SubOptions) (code pa
 	if s.cfg.WildcardSubscriptionsUnavailable && topic.ValidFilter(f) == nil && containsWildcard(f) {
 		return refuse(packet.WildcardSubscriptionsNotSupported)
 	}
-	return 0, true
+	return s.subscriptionQuota(c, full, f)
 }
 
 func containsWildcard(f string) bool {

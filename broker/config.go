@@ -176,6 +176,22 @@ type Config struct {
 	BanWindow    time.Duration
 	BanDuration  time.Duration
 
+	// MaxSubscriptions bounds the subscriptions of a client: a new filter
+	// beyond gets SUBACK 0x97 Quota exceeded (0x80 before MQTT 5).
+	// MaxTopicLength (bytes) and MaxTopicLevels bound topic names and
+	// filters: a PUBLISH beyond is DISCONNECT 0x90 Topic Name invalid
+	// (closed before MQTT 5), a filter beyond SUBACK 0x8F (0x80).
+	// Default: 0, no bound.
+	MaxSubscriptions int
+	MaxTopicLength   int
+	MaxTopicLevels   int
+	// SlowConsumerTimeout disconnects a connected client whose message
+	// queue overflows (messages dropped for MaxQueued or MaxQueuedBytes, or
+	// its QoS 0 backlog at its bound) for that long, checked every quarter
+	// of it: DISCONNECT 0x97 Quota exceeded (closed before MQTT 5); its
+	// session stays. Default: 0, never.
+	SlowConsumerTimeout time.Duration
+
 	// Version is the server version published in $SYS/broker/version.
 	Version string
 }

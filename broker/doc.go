@@ -156,7 +156,11 @@
 // violations (failed logins, broken limits) within BanWindow ban the
 // address, and the client identifier for its own violations, for
 // BanDuration: closed at accept, or CONNACK 0x8A Banned (0x05 before MQTT
-// 5) for a client identifier. Each refusal is logged and counted.
+// 5) for a client identifier. MaxSubscriptions (SUBACK 0x97),
+// MaxTopicLength and MaxTopicLevels (SUBACK 0x8F, DISCONNECT 0x90) bound
+// what a client asks for; SlowConsumerTimeout disconnects with 0x97 a
+// client whose queue keeps overflowing (a sweep over the sessions, off the
+// delivery path). Each refusal is logged and counted.
 //
 // # Observability
 //

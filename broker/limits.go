@@ -17,6 +17,10 @@ type limitCounters struct {
 	banned      atomic.Int64 // connections and CONNECTs refused: banned
 	addrBans    atomic.Int64 // bans of addresses begun
 	idBans      atomic.Int64 // bans of client identifiers begun
+	// topics counts topic names and filters over MaxTopicLength or
+	// MaxTopicLevels, subscriptions the filters beyond MaxSubscriptions,
+	// slowConsumers the clients disconnected by SlowConsumerTimeout.
+	topics, subscriptions, slowConsumers atomic.Int64
 }
 
 var errRateTooHigh = &packet.Error{Code: packet.MessageRateTooHigh, Reason: "publish rate limit exceeded"}

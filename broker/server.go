@@ -130,6 +130,10 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go s.sysLoop(c.SysInterval)
 	}
+	if c.SlowConsumerTimeout > 0 {
+		s.wg.Add(1)
+		go s.quotaLoop()
+	}
 	if c.RetryInterval > 0 {
 		s.wg.Add(1)
 		go s.retryLoop()

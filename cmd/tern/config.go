@@ -41,6 +41,11 @@ type serveOptions struct {
 	banWindow       time.Duration
 	banDuration     time.Duration
 
+	maxSubscriptions    int
+	maxTopicLength      int
+	maxTopicLevels      int
+	slowConsumerTimeout time.Duration
+
 	configFile string
 
 	maxConnections   int
@@ -95,6 +100,10 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.banThreshold, "ban-threshold", 0, "violations (failed logins, broken limits) within --ban-window that ban an address or client identifier (0: no bans)")
 	fs.DurationVar(&o.banWindow, "ban-window", broker.DefaultBanWindow, "window in which --ban-threshold violations ban")
 	fs.DurationVar(&o.banDuration, "ban-duration", 0, "length of a ban (0: no bans)")
+	fs.IntVar(&o.maxSubscriptions, "max-subscriptions", 0, "subscriptions per client; more get SUBACK 0x97/0x80 (0: no bound)")
+	fs.IntVar(&o.maxTopicLength, "max-topic-length", 0, "longest topic name or filter, in bytes (0: no bound)")
+	fs.IntVar(&o.maxTopicLevels, "max-topic-levels", 0, "most levels of a topic name or filter (0: no bound)")
+	fs.DurationVar(&o.slowConsumerTimeout, "slow-consumer-timeout", 0, "disconnect (DISCONNECT 0x97) a client whose message queue overflows for this long (0: never)")
 	fs.StringVar(&o.certFile, "cert", "", "PEM certificate (chain) of the TLS listeners; reloaded on SIGHUP")
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
@@ -140,7 +149,8 @@ func (o *serveOptions) validate() error {
 		name string
 		v    int
 	}{{"max-connections", o.maxConnections}, {"max-packet-size", o.maxPacketSize}, {"max-client-id-length", o.maxClientIDLen},
-		{"publish-burst", o.publishBurst}, {"connection-burst", o.connectionBurst}, {"ban-threshold", o.banThreshold}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
+		{"publish-burst", o.publishBurst}, {"connection-burst", o.connectionBurst}, {"ban-threshold", o.banThreshold},
+		{"max-subscriptions", o.maxSubscriptions}, {"max-topic-length", o.maxTopicLength}, {"max-topic-levels", o.maxTopicLevels}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
 		if c.v < 0 {
 			return fmt.Errorf("--%s %d: want 0 or more", c.name, c.v)
 		}
@@ -162,8 +172,8 @@ func (o *serveOptions) validate() error {
 	if o.publishRate < 0 || o.drainRate < 0 || o.sysInterval < 0 || o.maxSessionExpiry < 0 || o.persistentExpiry < 0 {
 		return errors.New("--publish-rate, --drain-rate, --sys-interval, --max-session-expiry and --persistent-client-expiration cannot be negative")
 	}
-	if o.connectionRate < 0 || o.banWindow < 0 || o.banDuration < 0 || o.proxyHeaderTimeout < 0 {
-		return errors.New("--connection-rate, --ban-window, --ban-duration and --proxy-header-timeout cannot be negative")
+	if o.connectionRate < 0 || o.banWindow < 0 || o.banDuration < 0 || o.proxyHeaderTimeout < 0 || o.slowConsumerTimeout < 0 {
+		return errors.New("--connection-rate, --ban-window, --ban-duration, --proxy-header-timeout and --slow-consumer-timeout cannot be negative")
 	}
 	return nil
 }
@@ -258,6 +268,8 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		TopicAliasMaximum: aliases, ServerKeepAlive: o.serverKeepAlive,
 		ConnectionRate: o.connectionRate, ConnectionBurst: o.connectionBurst,
 		BanThreshold: o.banThreshold, BanWindow: o.banWindow, BanDuration: o.banDuration,
+		MaxSubscriptions: o.maxSubscriptions, MaxTopicLength: o.maxTopicLength, MaxTopicLevels: o.maxTopicLevels,
+		SlowConsumerTimeout: o.slowConsumerTimeout,
 	}, reload, nil
 }
 

@@ -76,6 +76,10 @@ var configKeys = map[string]configKey{
 	"limits.ban_threshold":           {flag: "ban-threshold"},
 	"limits.ban_window":              {flag: "ban-window"},
 	"limits.ban_duration":            {flag: "ban-duration"},
+	"limits.max_subscriptions":       {flag: "max-subscriptions"},
+	"limits.max_topic_length":        {flag: "max-topic-length"},
+	"limits.max_topic_levels":        {flag: "max-topic-levels"},
+	"limits.slow_consumer_timeout":   {flag: "slow-consumer-timeout"},
 }
 
 // expected describes the values a flag type takes, for error messages.

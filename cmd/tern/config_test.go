@@ -497,3 +497,47 @@ func TestServeProxyProtocol(t *testing.T) {
 		t.Fatalf("proxy_protocol naming no listener: %v", err)
 	}
 }
+
+// TERN_* variables set the options: over the file, under the command line.
+func TestConfigEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tern.yaml")
+	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 7\n  publish_rate: 3\nauth:\n  allow_anonymous: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"TERN_CONFIG":                 file,
+		"TERN_LIMITS_MAX_CONNECTIONS": "5",
+		"TERN_LISTENERS_MQTT":         "127.0.0.1:1, 127.0.0.1:2",
+		"TERN_LIMITS_BAN_DURATION":    "1h",
+		"TERN_AUTH_ALLOW_ANONYMOUS":   "true",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	fs := newServeCmd().Flags()
+	if err := fs.Parse([]string{"--allow-anonymous=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadEnv(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadConfigFile(flagValue(fs, "config"), fs); err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{
+		"max-connections": "5",                         // the environment over the file
+		"publish-rate":    "3",                         // the file
+		"listen":          "[127.0.0.1:1,127.0.0.1:2]", // a list
+		"ban-duration":    "1h0m0s",                    // the environment
+		"allow-anonymous": "false",                     // the command line over the environment
+	} {
+		if got := flagValue(fs, flag); got != want {
+			t.Errorf("--%s %s, want %s", flag, got, want)
+		}
+	}
+	for k, v := range map[string]string{"TERN_LIMITS_MAX_CONNECTIONS": "lots", "TERN_LOG_LEVEL": "loud"} {
+		err := loadEnv(newServeCmd().Flags(), func(name string) (string, bool) { return v, name == k })
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
+		}
+	}
+}

@@ -37,7 +37,8 @@ With no listener configured it listens on 127.0.0.1:1883 only; use --listen
 :1883 for every interface. Without --password-file and --acl-file anonymous
 access is allowed; --scram-file lets MQTT 5 clients authenticate with
 SCRAM-SHA-256 (see tern scram). --config FILE reads a YAML file with every
-option (docs/configuration.md); flags override it. SIGHUP reloads the
+option (docs/configuration.md); TERN_* environment variables (TERN_ and the
+key, e.g. TERN_LIMITS_MAX_CONNECTIONS) override it, and flags both. SIGHUP reloads the
 password, ACL and SCRAM files and the TLS certificate, key and client CA (a
 file that fails to load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
 (MQTT 5 clients get DISCONNECT "server shutting down"). SIGUSR1, or POST
@@ -46,6 +47,9 @@ are sent to --drain-server-reference (MQTT 5: DISCONNECT "use another
 server"), then it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := loadEnv(cmd.Flags(), os.LookupEnv); err != nil {
+				return err
+			}
 			if opts.configFile != "" {
 				if err := loadConfigFile(opts.configFile, cmd.Flags()); err != nil {
 					return err

@@ -18,17 +18,24 @@ import (
 // while the server's salt and iteration count do not change; the server
 // must ask for 4096 to 1048576 iterations.
 func SCRAMSHA256(username, password string) Authenticator {
-	return &scramAuth{c: scram.NewClient(username, password)}
+	// A name SCRAM cannot carry (empty, invalid UTF-8, NUL) fails each
+	// connection attempt before anything is sent.
+	_, err := scram.UnescapeName(scram.EscapeName(username))
+	return &scramAuth{c: scram.NewClient(username, password), nameErr: err}
 }
 
 type scramAuth struct {
-	mu sync.Mutex
-	c  *scram.Client
+	mu      sync.Mutex
+	c       *scram.Client
+	nameErr error
 }
 
 func (*scramAuth) Method() string { return scram.Mechanism }
 
 func (a *scramAuth) Initial() ([]byte, error) {
+	if a.nameErr != nil {
+		return nil, a.nameErr
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.c.First(), nil

@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/base64"
 	"errors"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,6 +66,19 @@ func TestSCRAMSHA256Refused(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "not authorized (0x87)") {
 			t.Errorf("error %q does not name the reason in words", err)
+		}
+	}
+}
+
+// A user name SCRAM cannot carry fails the connection attempt, before
+// anything is sent.
+func TestSCRAMSHA256BadName(t *testing.T) {
+	for _, name := range []string{"", "a\x00b", "\xff"} {
+		nc, peer := net.Pipe() // nothing reads: a write would block
+		_, err := client.Connect(testCtx(t), nc, client.Options{Version: packet.V5, Auth: client.SCRAMSHA256(name, "pw"), Logger: testLogger()})
+		peer.Close()
+		if err == nil || !strings.Contains(err.Error(), "user name") {
+			t.Errorf("name %q: Dial: %v, want an error about the user name", name, err)
 		}
 	}
 }

@@ -142,6 +142,12 @@ type Config struct {
 	// DefaultSysInterval (10s) is tern serve's. Default: 0 (or negative),
 	// no $SYS topics.
 	SysInterval time.Duration
+	// DisableParking keeps a goroutine blocked in Read for every
+	// connection. By default, on Linux, a plain TCP connection that has no
+	// bytes to read is parked on an epoll instance and has no goroutine
+	// until it becomes readable, which keeps an idle connection's memory
+	// small; TLS, WebSocket and wrapped connections are never parked.
+	DisableParking bool
 	// MaxConnections bounds the open network connections; a connection
 	// beyond it is closed at once. Default: 0, no bound.
 	MaxConnections int

@@ -38,6 +38,7 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	rd     *reader
+	pk     *parking // nil: never parked (see park.go)
 	remote string
 
 	// Set by the reader when CONNECT is accepted, before any writer can run
@@ -84,6 +85,10 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, rd: newReader(nc)}
+	if !s.cfg.DisableParking {
+		c.pk = newParking(nc)
+		c.rd.pk = c.pk
+	}
 	c.flushed.L = &c.mu
 	c.writeFn = c.writer
 	return c
@@ -106,7 +111,9 @@ func (c *conn) close(err error) {
 			c.flushed.Broadcast()
 		}
 		c.mu.Unlock()
+		c.disarm()
 		c.nc.Close()
+		c.wake() // a parked connection ends in a new goroutine
 	}
 }
 
@@ -144,13 +151,23 @@ func (c *conn) disconnectWith(err error) {
 // shutdown is called by Server.Shutdown.
 func (c *conn) shutdown() { c.disconnectWith(errShutdown) }
 
-// readLoop is the connection's reader goroutine.
+// readLoop is the connection's first reader goroutine: it reads CONNECT,
+// then packets until the connection ends or is parked.
 func (c *conn) readLoop() {
 	var reason error
-	defer c.finish(&reason) // recovers a panic
+	var parked bool
+	defer c.finish(&reason, &parked) // recovers a panic
 	if reason = c.run(); reason == nil {
-		reason = c.loop()
+		reason, parked = c.loop()
 	}
+}
+
+// resume is the reader goroutine of a connection woken from parking.
+func (c *conn) resume() {
+	var reason error
+	var parked bool
+	defer c.finish(&reason, &parked)
+	reason, parked = c.loop()
 }
 
 // recovered logs and counts a panic of a connection goroutine.
@@ -161,11 +178,14 @@ func (s *Server) recovered(c *conn, where string, r any) error {
 	return errPanic
 }
 
-// finish runs when the reader ends: closes the connection, detaches the
-// session and logs one line.
-func (c *conn) finish(reason *error) {
+// finish runs when a reader goroutine returns: unless it parked the
+// connection, it closes the connection, detaches the session and logs one
+// line.
+func (c *conn) finish(reason *error, parked *bool) {
 	if r := recover(); r != nil {
 		*reason = c.srv.recovered(c, "reader", r)
+	} else if *parked {
+		return
 	}
 	err := *reason
 	if !c.closed.Load() {
@@ -177,6 +197,7 @@ func (c *conn) finish(reason *error) {
 		err = c.closeErr // the reason we closed it for
 	}
 	c.mu.Unlock()
+	c.endParking()
 	c.rd.close()
 	if cl := c.cl; cl != nil && c.attached.Load() {
 		c.srv.stats.connected.Add(-1)
@@ -235,19 +256,33 @@ func (c *conn) run() error {
 	return nil
 }
 
-// loop reads and handles packets after CONNECT. An idle connection is
-// parked in rd.fill called from here, with a shallow stack. (The runtime
-// keeps a goroutine parked in a network read at a 4 KiB stack: it shrinks
-// a stack only when less than a quarter of it, guard included, is used.)
-func (c *conn) loop() error {
+// loop reads and handles packets after CONNECT, until the connection ends
+// (the error says why) or is parked (parked true: the goroutine must
+// return). A connection that cannot be parked waits in rd.fill called from
+// here, with a shallow stack. (The runtime keeps a goroutine parked in a
+// network read at a 4 KiB stack: it shrinks a stack only when less than a
+// quarter of it, guard included, is used.)
+func (c *conn) loop() (err error, parked bool) {
 	for {
-		if c.rd.r == c.rd.w {
+		if c.rd.pk != nil {
+			ready, err := c.rd.fillNow()
+			if err != nil {
+				return readErr(err), false
+			}
+			if !ready {
+				if parked, err := c.park(); err != nil || parked {
+					return err, parked
+				}
+				continue
+			}
+			c.pk.deadline = 0 // a packet arrived: keep alive restarts at the next park
+		} else if c.rd.r == c.rd.w {
 			if err := c.rd.fill(); err != nil {
-				return readErr(err)
+				return readErr(err), false
 			}
 		}
 		if err := c.next(); err != nil {
-			return err
+			return err, false
 		}
 	}
 }

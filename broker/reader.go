@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -45,6 +46,7 @@ func putBody(b []byte, class int) {
 // when more bytes are pending, and returned once they are consumed.
 type reader struct {
 	nc      net.Conn
+	pk      *parking // reads that do not block (nil: blocking reads only)
 	small   [16]byte
 	buf     []byte  // small[:] or a pooled buffer; data is buf[r:w]
 	pooled  *[]byte // the pooled buffer behind buf, if any
@@ -179,6 +181,86 @@ func (rd *reader) doneBody() {
 	}
 	if rd.r == rd.w && rd.pooled != nil {
 		rd.release()
+	}
+}
+
+// errWouldBlock is returned by parking.read when the socket has no bytes.
+var errWouldBlock = errors.New("read would block")
+
+// fillNow makes sure the next packet is buffered whole, reading what the
+// socket holds without blocking; false means it would block. The bytes of
+// an incomplete packet stay buffered (in a pooled buffer only while a
+// packet is incomplete); an idle connection holds no buffer. A packet
+// larger than the read buffer is reported ready once its fixed header is
+// buffered: readBody reads its body, blocking.
+func (rd *reader) fillNow() (bool, error) {
+	if rd.body != nil {
+		putBody(rd.body, rd.class)
+		rd.body, rd.class = nil, -1
+	}
+	for {
+		need := rd.need()
+		if need == 0 {
+			return true, nil
+		}
+		if rd.r == rd.w {
+			rd.r, rd.w = 0, 0
+			if rd.pooled == nil { // read a burst of packets at once
+				rd.pooled = readBufPool.Get().(*[]byte)
+				rd.buf = *rd.pooled
+			}
+		} else if rd.w+need > len(rd.buf) {
+			// Make room: move the incomplete packet to the front of a
+			// pooled buffer (readBufSize holds it, see need).
+			if rd.pooled == nil {
+				p := readBufPool.Get().(*[]byte)
+				m := copy(*p, rd.buf[rd.r:rd.w])
+				rd.pooled, rd.buf, rd.r, rd.w = p, *p, 0, m
+			} else {
+				m := copy(rd.buf, rd.buf[rd.r:rd.w])
+				rd.r, rd.w = 0, m
+			}
+		}
+		n, err := rd.pk.read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			continue
+		}
+		if rd.r == rd.w {
+			rd.release() // idle: no buffer
+		}
+		if err == errWouldBlock {
+			return false, nil
+		}
+		return false, err
+	}
+}
+
+// need returns how many more bytes the next packet needs to be buffered
+// whole (the bytes of its fixed header when the length is not known yet),
+// or 0 when it is, or when it is larger than the read buffer, or when its
+// fixed header is malformed (ReadFixedHeader reports it).
+func (rd *reader) need() int {
+	b := rd.buf[rd.r:rd.w]
+	if len(b) < 2 {
+		return 2 - len(b)
+	}
+	rem := 0
+	for i := 1; ; i++ {
+		if i == 5 {
+			return 0 // malformed
+		}
+		if i == len(b) {
+			return 1
+		}
+		rem |= int(b[i]&0x7f) << (7 * (i - 1))
+		if b[i] < 0x80 {
+			total := 1 + i + rem
+			if total > readBufSize {
+				return 0
+			}
+			return max(0, total-len(b))
+		}
 	}
 }
 

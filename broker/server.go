@@ -50,6 +50,9 @@ type Server struct {
 	// aclVersion is the Authorizer when its rules change at run time.
 	aclVersion auth.Versioned
 
+	pollOnce sync.Once
+	poll     *poller // of parked connections, started by the first park (nil: none)
+
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
 	testHook atomic.Pointer[func(packet.Type)]
@@ -291,8 +294,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
+	s.pollOnce.Do(func() {}) // no poller starts after this
+	if s.poll != nil {
+		s.poll.close()
+	}
 	s.cancel()
 	return err
+}
+
+// poller returns the poller of parked connections, started on first use;
+// nil if it cannot be started (connections then keep their goroutine).
+func (s *Server) poller() *poller {
+	s.pollOnce.Do(func() {
+		p, err := newPoller(s.log)
+		if err != nil {
+			s.log.Warn("idle connections are not parked", "err", err)
+			return
+		}
+		s.poll = p
+	})
+	return s.poll
 }
 
 // isClosing reports whether Shutdown has begun.

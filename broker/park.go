@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Parking. An idle connection has no goroutine: when a read would block,
+// its goroutine registers the socket with the server's poller and returns
+// (the connection is parked). When the socket becomes readable, its keep
+// alive expires, or it is closed, the connection is resumed by a new
+// goroutine, which reads and handles packets until the socket would block
+// again. Only plain TCP connections on Linux are parked (see
+// poll_linux.go); the others keep a goroutine blocked in Read.
+
+// Parking states (parking.state).
+const (
+	stRunning int32 = iota // a goroutine owns the connection's reading
+	stParked               // no goroutine: wake starts one
+	stWoken                // running, and woken while parking: read again
+	stEnded                // finished
+)
+
+// parking is the state of a connection that can be parked. Apart from
+// state and token, its fields belong to the goroutine that owns the
+// connection (state stRunning or stWoken).
+type parking struct {
+	fdState
+	state atomic.Int32
+	token atomic.Uint64 // the poller's registration (0: none)
+	held  atomic.Int32  // bytes of an incomplete packet kept while parked
+	timer *time.Timer   // keep alive while parked, created at the first park
+	// deadline of the keep alive, as time since the server started (0:
+	// none set): one and a half keep alive intervals after the last
+	// complete packet [MQTT-3.1.2-24] [MQTT5-3.1.2-22].
+	deadline time.Duration
+}
+
+// wake resumes a parked connection in a new goroutine; a connection that
+// is running is told to read again before it parks.
+func (c *conn) wake() {
+	pk := c.pk
+	if pk == nil {
+		return
+	}
+	for {
+		switch pk.state.Load() {
+		case stParked:
+			if pk.state.CompareAndSwap(stParked, stRunning) {
+				go c.resume()
+				return
+			}
+		case stRunning:
+			if pk.state.CompareAndSwap(stRunning, stWoken) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// park parks the connection after a read would block: true means it is
+// parked and the calling goroutine must return without touching it. It
+// fails with errKeepAlive once the keep alive deadline has passed. Without
+// a poller the connection goes back to blocking reads.
+func (c *conn) park() (bool, error) {
+	pk := c.pk
+	p := c.srv.poller()
+	if p == nil {
+		c.rd.pk = nil
+		return false, nil
+	}
+	if c.rd.timeout > 0 {
+		now := time.Since(c.srv.started)
+		if pk.deadline == 0 {
+			pk.deadline = now + c.rd.timeout
+		} else if now >= pk.deadline {
+			return false, errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
+		}
+		if pk.timer == nil {
+			pk.timer = time.AfterFunc(pk.deadline-now, c.wake)
+		} else {
+			pk.timer.Reset(pk.deadline - now)
+		}
+	}
+	if err := c.arm(p); err != nil {
+		return false, err
+	}
+	pk.held.Store(int32(c.rd.w - c.rd.r))
+	if pk.state.CompareAndSwap(stRunning, stParked) {
+		return true, nil
+	}
+	pk.state.Store(stRunning) // woken while parking
+	return false, nil
+}
+
+// endParking runs when the connection ends: no wake resumes it any more.
+func (c *conn) endParking() {
+	pk := c.pk
+	if pk == nil {
+		return
+	}
+	pk.state.Store(stEnded)
+	if pk.timer != nil {
+		pk.timer.Stop()
+	}
+	if tok := pk.token.Load(); tok != 0 {
+		c.srv.poll.unregister(tok)
+	}
+}

@@ -46,12 +46,14 @@ func ExampleClient() {
 	ctx := context.Background()
 
 	got := make(chan string, 1)
+	connected := make(chan struct{}, 1)
 	c, err := client.New(client.Options{
 		Servers:  []string{url},
 		ClientID: "example",
 		OnState: func(s client.StateChange) {
 			if s.To == client.Connected {
 				fmt.Println("connected")
+				connected <- struct{}{}
 			}
 		},
 	})
@@ -64,6 +66,7 @@ func ExampleClient() {
 	if err := c.AwaitConnection(ctx); err != nil {
 		log.Fatal(err)
 	}
+	<-connected // OnState runs in its own goroutine
 	_, err = c.Subscribe(ctx, client.Subscription{Filter: "sensors/+/temp", QoS: 1, Handler: func(m *client.Message) {
 		got <- m.Topic + " " + string(m.Payload)
 	}})

@@ -6,6 +6,7 @@
 #   bench/compare.sh --quick    # 1 run, short durations
 #   bench/compare.sh --runs 5 --brokers "tern mosquitto"
 #   bench/compare.sh --scenarios "latency-q0 conns" --results DIR  # add to DIR
+#   bench/compare.sh --scenarios persistent --no-doc   # Tern's durability modes
 #
 # Brokers are alternated run by run (A B C A B C ...), each measurement on a
 # freshly started broker. The summary replaces the "Side by side" section of
@@ -33,7 +34,7 @@ while [[ $# -gt 0 ]]; do
 	--results) RESULTS=$2; shift ;; # add to (and summarize) an earlier run's results
 	--conns) CONNS=$2; shift ;;
 	--no-doc) DOC=0 ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -155,6 +156,49 @@ if [[ " $SCENARIOS " == *" sustained "* ]]; then
 	echo "== sustained fan-in QoS 0 (ladder: $LADDER msg/s, $LADDER_DUR each)" >&2
 	for run in $(seq "$RUNS"); do
 		for b in $BROKERS; do ladder "$b" "$run"; done
+	done
+fi
+
+# persistent: Tern alone, QoS 1 flat-out from 10 publishers to 10 persistent
+# subscribers (MQTT 5, one-hour sessions) that each take every publisher's
+# messages, in the durability modes sync, memory and interval alternated run
+# by run, the data directory under the work directory (check it is on a
+# disk, not tmpfs). Not a default scenario; its summary (medians, min–max)
+# is printed, not put into the document.
+pmetric() { grep -o "\"$1\": [0-9.e+]*" "$2" | head -1 | awk '{print $2}'; }
+pmedian() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%.0f (%.0f–%.0f)", v[int((NR+1)/2)], v[1], v[NR]; else printf "-"}'; }
+if [[ " $SCENARIOS " == *" persistent "* ]]; then
+	PDIR=$RES/persistent
+	mkdir -p "$PDIR"
+	df -h "$WORK" | tail -1 >&2
+	echo "== persistent: tern bench run --pub 10 --sub 10 -q 1 -d $DUR --session-expiry 1h (sync, memory, interval)" >&2
+	for run in $(seq "$RUNS"); do
+		for mode in sync memory interval; do
+			rm -rf "$WORK/data"
+			dur=(--data-dir "$WORK/data" --durability "$mode")
+			[[ $mode == memory ]] && dur=()
+			"$TERN" serve --listen "127.0.0.1:${PORT[tern]}" --admin-listen 127.0.0.1:18839 "${dur[@]}" \
+				--log-level warn >>"$WORK/tern.log" 2>&1 &
+			BPID=$!
+			for _ in $(seq 100); do
+				"$TERN" bench conn -Q -c 1 --hold 0s -p "${PORT[tern]}" >/dev/null 2>&1 && break
+				sleep 0.1
+			done
+			out=$PDIR/$mode@$run.json
+			"$TERN" bench run -Q --json -p "${PORT[tern]}" --broker-pid "$BPID" --pub 10 --sub 10 -q 1 -d "$DUR" \
+				--session-expiry 1h --broker-metrics http://127.0.0.1:18839/metrics >"$out" 2>"$out.err" ||
+				echo "  $mode run $run failed: $(tail -1 "$out.err")" >&2
+			stop_broker
+		done
+	done
+	echo "| mode | acknowledged msg/s | delivered msg/s | lost % | fsyncs/s | commits per fsync |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for mode in sync memory interval; do
+		row="| $mode"
+		for m in sent_per_second delivered_per_second loss_percent fsyncs_per_second commits_per_fsync; do
+			row="$row | $(for f in "$PDIR/$mode"@*.json; do [[ -s $f ]] && pmetric "$m" "$f"; done | pmedian)"
+		done
+		echo "$row |"
 	done
 fi
 

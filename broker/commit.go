@@ -64,6 +64,16 @@ func (b *fanout) hold(c *conn) {
 	b.held = append(b.held, heldRef{c, c.hq.take(c.ctlLen())})
 }
 
+// holdFrom takes a hold on c's control queue at offset n, where it ended
+// before packets depending on b were appended, if any were: a drain that
+// encoded nothing (a delivery queued behind a full window) holds nothing
+// back. c.mu is held since the queue was n bytes long.
+func (b *fanout) holdFrom(c *conn, n int) {
+	if c.ctlLen() > n {
+		b.held = append(b.held, heldRef{c, c.hq.take(n)})
+	}
+}
+
 // applyNow orders u in the store now; its packets wait for it with b's.
 // The session's lock is held.
 func (b *fanout) applyNow(s *Server, u store.Update) {

@@ -488,13 +488,14 @@ func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message,
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b.hold(c)
+	n := c.ctlLen()
 	var out []byte
 	if c.ctl != nil {
 		out = *c.ctl
 	}
 	out, deliver := c.drain(cl, out, c.rdeliver[:0], false, b)
 	c.setCtl(out)
+	b.holdFrom(c, n)
 	return deliver, nil
 }
 

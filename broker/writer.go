@@ -78,18 +78,21 @@ func (c *conn) drainAside(cl *client, deliver []*session.Message) (_ []*session.
 		if _, ok := c.srv.store.(store.AsyncApplier); ok && cl.sess.HasReady() {
 			b = getFanout()
 			b.eager = true
-			b.hold(c)
 		}
+		n := c.ctlLen()
 		var out []byte
 		if c.ctl != nil {
 			out = *c.ctl
 		}
 		out, deliver = c.drain(cl, out, deliver, false, b)
 		c.setCtl(out)
-		if b != nil && b.idle() { // nothing was written: no wait
-			c.hq.release(b.held[0].id)
-			b.recycle()
-			b = nil
+		if b != nil {
+			if b.idle() { // nothing was written: no wait
+				b.recycle()
+				b = nil
+			} else {
+				b.holdFrom(c, n)
+			}
 		}
 	}
 	return deliver, c.ctl != nil && len(*c.ctl) > 0, b
@@ -140,13 +143,14 @@ func (c *conn) appendCtl(p packet.Packet) error {
 func (c *conn) drainHeld(cl *client, b *fanout) []*session.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b.hold(c)
+	n := c.ctlLen()
 	var out []byte
 	if c.ctl != nil {
 		out = *c.ctl
 	}
 	out, deliver := c.drain(cl, out, nil, false, b)
 	c.setCtl(out)
+	b.holdFrom(c, n)
 	return deliver
 }
 

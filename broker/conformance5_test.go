@@ -454,3 +454,43 @@ func TestDisconnectReservedBits_MQTT5_3_14_1_1(t *testing.T) {
 	c.sendRaw([]byte{0xE2, 0x00})
 	c.expectDisconnect(packet.MalformedPacket)
 }
+
+func withMaxPacket(n uint32) connectOpt {
+	return withProps(func(p *packet.Properties) {
+		p.MaximumPacketSize = n
+		p.Set(packet.PropMaximumPacketSize)
+	})
+}
+
+// [MQTT5-3.2.2-19] [MQTT5-3.14.2-3] the server's CONNACK and DISCONNECT
+// carry a Reason String only when it fits the client's Maximum Packet
+// Size: the packet itself is still sent.
+func TestReasonStringWithinMaximumPacketSize_MQTT5_3_2_2_19(t *testing.T) {
+	_, addr := startServer(t, Config{MaximumQoS: 1})
+	for _, tc := range []struct {
+		max    uint32
+		reason bool
+	}{{1000, true}, {24, false}} { // a successful CONNACK takes 20 bytes
+		c := dial(t, addr, packet.V5)
+		ca := c.connect("w", true, withMaxPacket(tc.max), withWill("w", "x", 2, false)) // above Maximum QoS
+		if ca.ReasonCode != packet.QoSNotSupported || ca.Properties.Has(packet.PropReasonString) != tc.reason {
+			t.Fatalf("Maximum Packet Size %d: CONNACK %#x, Reason String %q", tc.max, byte(ca.ReasonCode), ca.Properties.ReasonString)
+		}
+		if b, _ := packet.Append(nil, ca, packet.V5); len(b) > int(tc.max) {
+			t.Fatalf("CONNACK of %d bytes", len(b))
+		}
+		c.expectClosed()
+
+		c = dial(t, addr, packet.V5)
+		c.mustConnect("ok", true, withMaxPacket(tc.max))
+		c.sendRaw([]byte{0x30, 0x03, 0x00, 0x01, '#'}) // a wildcard in a topic name: 0x90
+		got := c.expectClosed()
+		if len(got) != 1 {
+			t.Fatalf("got %v, want one DISCONNECT", got)
+		}
+		d := got[0].(*packet.Disconnect)
+		if d.ReasonCode != packet.TopicNameInvalid || d.Properties.Has(packet.PropReasonString) != tc.reason {
+			t.Fatalf("Maximum Packet Size %d: DISCONNECT %#x, Reason String %q", tc.max, byte(d.ReasonCode), d.Properties.ReasonString)
+		}
+	}
+}

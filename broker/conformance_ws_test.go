@@ -123,11 +123,11 @@ func TestTransports_MQTT_7_1_1_1(t *testing.T) {
 	certs, err := LoadCertificates(cf, kf, "")
 	must(t, err)
 	tcp := loopback(t)
-	serveOn(t, Config{}, tcp)
+	servers := map[string]*Server{"tcp": serveOn(t, Config{}, tcp)}
 	tl := tls.NewListener(loopback(t), certs.TLSConfig())
-	serveOn(t, Config{}, tl)
+	servers["tls"] = serveOn(t, Config{}, tl)
 	ws := WebSocketListener(loopback(t), nil, testLogger())
-	serveOn(t, Config{}, ws)
+	servers["websocket"] = serveOn(t, Config{}, ws)
 	dialers := map[string]func() net.Conn{
 		"tcp": func() net.Conn {
 			nc, err := net.Dial("tcp", tcp.Addr().String())
@@ -144,20 +144,25 @@ func TestTransports_MQTT_7_1_1_1(t *testing.T) {
 		},
 	}
 	for name, d := range dialers {
-		nc := d()
-		t.Cleanup(func() { nc.Close() })
-		c := &tclient{t: t, nc: nc, br: bufio.NewReader(nc), v: packet.V5}
-		c.mustConnect(name, true)
+		open := func(id string) *tclient {
+			nc := d()
+			t.Cleanup(func() { nc.Close() })
+			c := &tclient{t: t, nc: nc, br: bufio.NewReader(nc), v: packet.V5}
+			c.mustConnect(name+"-"+id, true)
+			return c
+		}
+		c, p := open("sub"), open("pub")
 		c.subscribe(1, "stream", 0)
 		const n = 200
 		for i := range n {
-			c.send(&packet.Publish{Topic: "stream", Payload: []byte(fmt.Sprintf("%d-%0100d", i, i))})
+			p.send(&packet.Publish{Topic: "stream", Payload: []byte(fmt.Sprintf("%d-%0100d", i, i))})
 		}
 		for i := range n {
 			if p := c.recvPublish(); string(p.Payload) != fmt.Sprintf("%d-%0100d", i, i) {
-				t.Fatalf("%s: message %d is %.10q", name, i, p.Payload)
+				t.Fatalf("%s: message %d is %.10q; server stats %+v", name, i, p.Payload, servers[name].Stats())
 			}
 		}
+		p.disconnect()
 		c.disconnect()
 	}
 }

@@ -726,3 +726,44 @@ func TestCleanSessionEndsWithConnection_MQTT_3_1_2_6(t *testing.T) {
 		}
 	})
 }
+
+// [MQTT-4.4.0-1] [MQTT5-4.4.0-1] a connection that takes over a session
+// while the old one is still open gets the unacknowledged PUBLISH again
+// (same identifier, DUP) and the PUBREL of a flow past PUBREC; the old
+// connection is closed (DISCONNECT 0x8E in MQTT 5).
+func TestTakeoverResends_MQTT_4_4_0_1(t *testing.T) {
+	forVersions(t, func(t *testing.T, v packet.Version) {
+		_, addr := startServer(t, Config{})
+		c := dial(t, addr, v)
+		c.mustConnect("tk", false, keepOpts(v)...)
+		c.subscribe(1, "tk", 2)
+		p := dial(t, addr, v)
+		p.mustConnect("p", true)
+		p.publishAcked(1, "tk", "one", false)
+		p.send(&packet.Publish{QoS: 2, PacketID: 2, Topic: "tk", Payload: []byte("two")})
+		p.recvAck(packet.PUBREC)
+		a := c.recvPublish()
+		b := c.recvPublish()
+		c.send(&packet.Ack{PacketType: packet.PUBREC, PacketID: b.PacketID})
+		c.recvAck(packet.PUBREL)
+		n := dial(t, addr, v)
+		if ca := n.mustConnect("tk", false, keepOpts(v)...); !ca.SessionPresent {
+			t.Fatal("taken over: session not present")
+		}
+		x := n.recvPublish()
+		if x.PacketID != a.PacketID || !x.Dup || string(x.Payload) != "one" {
+			t.Fatalf("resent %+v, want %+v with DUP", x, a)
+		}
+		if r := n.recvAck(packet.PUBREL); r.PacketID != b.PacketID {
+			t.Fatalf("PUBREL %d, want %d", r.PacketID, b.PacketID)
+		}
+		n.send(&packet.Ack{PacketType: packet.PUBACK, PacketID: a.PacketID})
+		n.send(&packet.Ack{PacketType: packet.PUBCOMP, PacketID: b.PacketID})
+		n.expectNothing(50 * time.Millisecond)
+		if v == packet.V5 {
+			c.expectDisconnect(packet.SessionTakenOver)
+		} else {
+			c.expectClosed()
+		}
+	})
+}

@@ -67,11 +67,11 @@ type conn struct {
 	stopped  bool       // the reader has ended: start no more writers
 	closeErr error      // why the connection was closed, set once with closed
 
-	wmu     sync.Mutex // held while writing to nc
-	writing atomic.Bool
-	inWrite atomic.Bool // a writer is in nc.Write
-	dirty   atomic.Bool
-	closed  atomic.Bool
+	wmu        sync.Mutex // held while writing to nc
+	writing    atomic.Bool
+	writeSince atomic.Int64 // when the writer's current nc.Write began (Unix ns); 0: not in Write
+	dirty      atomic.Bool
+	closed     atomic.Bool
 	// attached is set once CONNECT is accepted: cl, gen and version may
 	// then be read by other goroutines.
 	attached atomic.Bool

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
@@ -27,6 +28,7 @@ type inbox struct {
 	conn  *conn               // that connection, kicked when the inbox stops being empty
 	buf   *[]session.Delivery // pooled; nil while empty
 	bytes int                 // payload bytes in buf
+	stuck atomic.Bool         // a publisher's wait for the writer ran out; cleared by take
 }
 
 // Results of inbox.push.
@@ -78,6 +80,9 @@ func (ib *inbox) push(d session.Delivery, maxN, maxBytes int) (*conn, int) {
 // take empties the inbox and returns its deliveries (nil: none), to give
 // back with recycle. cl.mu is held.
 func (ib *inbox) take() *[]session.Delivery {
+	if ib.stuck.Load() {
+		ib.stuck.Store(false)
+	}
 	ib.mu.Lock()
 	b := ib.buf
 	ib.buf, ib.bytes = nil, 0

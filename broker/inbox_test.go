@@ -302,3 +302,48 @@ func TestMixedQoSKeepsPublisherOrder(t *testing.T) {
 	})
 	rc.Close()
 }
+
+// TestWaitForWriter: a publisher finding a subscriber's backlog full
+// yields to its writer for at most maxWriterWait, then the inbox is stuck
+// and publishers drop at once until the writer takes a batch; a writer
+// blocked in a Write for more than slowWrite means drop at once.
+func TestWaitForWriter(t *testing.T) {
+	var ib inbox
+	c := &conn{}
+	ib.openFor(c)
+	var since time.Time
+	start := time.Now()
+	tries := 0
+	for ib.waitForWriter(c, &since) {
+		tries++
+		if time.Since(start) > 100*maxWriterWait {
+			t.Fatal("waitForWriter never gave up")
+		}
+	}
+	if waited := time.Since(start); waited < maxWriterWait {
+		t.Fatalf("gave up after %v (%d tries), before %v", waited, tries, maxWriterWait)
+	}
+	if !ib.stuck.Load() {
+		t.Fatal("inbox not marked stuck after a wait ran out")
+	}
+	since = time.Time{}
+	if ib.waitForWriter(c, &since) {
+		t.Fatal("a stuck inbox made a publisher wait")
+	}
+	ib.take()
+	if ib.stuck.Load() {
+		t.Fatal("take left the inbox stuck")
+	}
+	if !ib.waitForWriter(c, &since) {
+		t.Fatal("no wait for a writer that took a batch")
+	}
+	c.writeSince.Store(time.Now().Add(-2 * slowWrite).UnixNano())
+	if ib.waitForWriter(c, &since) {
+		t.Fatal("a publisher waits for a writer blocked in a Write")
+	}
+	c.writeSince.Store(0)
+	c.closed.Store(true)
+	if ib.waitForWriter(c, &since) {
+		t.Fatal("a publisher waits for a closed connection")
+	}
+}

@@ -319,7 +319,8 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 	if b == nil && (s.store == nil || m.QoS == 0) {
 		// Durable QoS 1 and 2 deliveries are persisted before the
 		// publisher is acknowledged: never through the inbox.
-		for try := 0; ; try++ {
+		var since time.Time
+		for {
 			c, res := cl.inbox.push(d, s.cfg.MaxQueued, s.cfg.MaxQueuedBytes)
 			if res == pushed {
 				return
@@ -331,19 +332,14 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 			if res == pushClosed || qos > 0 {
 				break // through the session, whose queue has its own bounds
 			}
-			// The inbox is full. If the subscriber's writer is not blocked
-			// writing (a slow network or client) but only waiting for a
-			// processor, let it run first: a busy publisher must not
-			// starve it into drops.
-			if try < 20 && !c.inWrite.Load() {
-				runtime.Gosched()
-				continue
+			if !cl.inbox.waitForWriter(c, &since) {
+				s.droppedSlow(cl, m)
+				return
 			}
-			s.droppedSlow(cl, m)
-			return
 		}
 	}
-	for try := 0; ; try++ {
+	var since time.Time
+	for {
 		c, ok := s.send(cl, d, now, b)
 		if ok {
 			if c != nil {
@@ -351,14 +347,52 @@ func (s *Server) deliver(t *target, m *session.Message, now time.Time, b *fanout
 			}
 			return
 		}
-		// The QoS 0 backlog is full: as above.
-		if try < 20 && !c.inWrite.Load() {
-			runtime.Gosched()
-			continue
+		if !cl.inbox.waitForWriter(c, &since) {
+			break
 		}
-		break
 	}
 	s.droppedSlow(cl, m)
+}
+
+// Bounds of waitForWriter.
+const (
+	maxWriterWait = 20 * time.Millisecond // the longest a publisher yields to a subscriber's writer
+	slowWrite     = 10 * time.Millisecond // a Write blocked longer: the subscriber does not read fast enough
+	writerPause   = 50 * time.Microsecond
+)
+
+// waitForWriter is called when a QoS 0 delivery does not fit the backlog
+// of c, a connected subscriber, ib its inbox. If c's writer has been
+// blocked writing for more than slowWrite (the subscriber does not read
+// fast enough: a slow network or client), it returns false at once: the
+// delivery is dropped and counted. Otherwise the writer only waits for a
+// processor, and a busy publisher must not starve it into drops:
+// waitForWriter yields to it and returns true to try again, for at most
+// maxWriterWait from *since (set on the first call). The publisher is then
+// held back as the subscriber's reading allows, and spends no processor
+// time on messages to drop. Once a wait ran out, the inbox is marked
+// stuck and publishers drop at once until the writer takes a batch: a
+// writer that does not progress delays each publisher by one wait only.
+func (ib *inbox) waitForWriter(c *conn, since *time.Time) bool {
+	if ib.stuck.Load() || c.closed.Load() {
+		return false
+	}
+	now := time.Now()
+	if ws := c.writeSince.Load(); ws != 0 && now.UnixNano()-ws > int64(slowWrite) {
+		return false
+	}
+	if since.IsZero() {
+		*since = now
+		runtime.Gosched() // the writer may only need to be scheduled
+		return true
+	}
+	if now.Sub(*since) > maxWriterWait {
+		ib.stuck.Store(true)
+		return false
+	}
+	// Sleep rather than spin: the processor goes to the writer.
+	time.Sleep(writerPause)
+	return true
 }
 
 // droppedSlow counts a QoS 0 message dropped for a slow connected consumer.

@@ -294,9 +294,9 @@ func (c *conn) flush() (held bool) {
 	out, deliver, held = c.take(cl, out, deliver)
 	if len(out) > 0 {
 		c.wmu.Lock()
-		c.inWrite.Store(true)
+		c.writeSince.Store(time.Now().UnixNano())
 		n, err := c.nc.Write(out)
-		c.inWrite.Store(false)
+		c.writeSince.Store(0)
 		c.wmu.Unlock()
 		c.ctr.bytesOut.Add(int64(n))
 		if err != nil {

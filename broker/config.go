@@ -151,6 +151,10 @@ type Config struct {
 	// MaxConnections bounds the open network connections; a connection
 	// beyond it is closed at once. Default: 0, no bound.
 	MaxConnections int
+	// MaxConnectionsPerListener bounds the open connections of each
+	// listener (each Serve); beyond, as MaxConnections. Default: 0, no
+	// bound.
+	MaxConnectionsPerListener int
 	// MaxClientIDLength bounds the client identifier, in bytes: a longer
 	// one is refused with CONNACK 0x85 (0x02 before MQTT 5). Default: 0, no
 	// bound (a 3.1 identifier has at most 23 characters anyway).

@@ -50,7 +50,8 @@ type conn struct {
 	authz   auth.ClientInfo
 	bucket  tokenBucket // publish rate limit, reader only
 	ctr     connCounters
-	denials int // refusals of the Authorizer, reader only
+	denials int            // refusals of the Authorizer, reader only
+	slots   *listenerSlots // its listener's open connections (Server.mu)
 
 	aliases     []string     // inbound topic aliases, by alias; the reader's only
 	problemInfo bool         // a Reason String may be sent (set with cl)

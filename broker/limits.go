@@ -17,6 +17,9 @@ type limitCounters struct {
 	banned      atomic.Int64 // connections and CONNECTs refused: banned
 	addrBans    atomic.Int64 // bans of addresses begun
 	idBans      atomic.Int64 // bans of client identifiers begun
+	// listenerConns counts connections closed at accept:
+	// MaxConnectionsPerListener reached.
+	listenerConns atomic.Int64
 	// topics counts topic names and filters over MaxTopicLength or
 	// MaxTopicLevels, subscriptions the filters beyond MaxSubscriptions,
 	// slowConsumers the clients disconnected by SlowConsumerTimeout.
@@ -25,16 +28,46 @@ type limitCounters struct {
 
 var errRateTooHigh = &packet.Error{Code: packet.MessageRateTooHigh, Reason: "publish rate limit exceeded"}
 
-// overConnectionLimit reports whether a new connection would exceed
-// MaxConnections; s.mu is held.
-func (s *Server) overConnectionLimitLocked() bool {
-	return s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections
+// listenerSlots counts the open connections of one listener (Serve);
+// guarded by Server.mu.
+type listenerSlots struct{ open int }
+
+// overConnectionLimitLocked reports whether a new connection from the
+// listener of slots would exceed MaxConnections or
+// MaxConnectionsPerListener; s.mu is held.
+func (s *Server) overConnectionLimitLocked(slots *listenerSlots) bool {
+	return (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) ||
+		(s.cfg.MaxConnectionsPerListener > 0 && slots != nil && slots.open >= s.cfg.MaxConnectionsPerListener)
 }
 
-// refuseConnection closes a connection beyond MaxConnections.
-func (s *Server) refuseConnection(c *conn) {
-	s.stats.limits.connections.Add(1)
-	s.log.Warn("connection refused: max connections reached", "remote", c.nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
+// takeSlot counts c in its listener's connections; s.mu is held.
+func (s *Server) takeSlot(c *conn, slots *listenerSlots) {
+	if slots != nil {
+		slots.open++
+		c.slots = slots
+	}
+}
+
+// releaseSlot uncounts c; s.mu is held.
+func (s *Server) releaseSlot(c *conn) {
+	if c.slots != nil {
+		c.slots.open--
+		c.slots = nil
+	}
+}
+
+// refuseConnection closes a connection beyond MaxConnections or
+// MaxConnectionsPerListener.
+func (s *Server) refuseConnection(c *conn, slots *listenerSlots) {
+	remote := c.nc.RemoteAddr().String()
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		s.stats.limits.connections.Add(1)
+		s.log.Warn("connection refused: max connections reached", "remote", remote, "max", s.cfg.MaxConnections)
+	} else {
+		s.stats.limits.listenerConns.Add(1)
+		s.log.Warn("connection refused: max connections of the listener reached", "remote", remote,
+			"listener", c.nc.LocalAddr().String(), "max", s.cfg.MaxConnectionsPerListener, "open", slots.open)
+	}
 	c.nc.Close()
 }
 

@@ -67,3 +67,27 @@ func TestPublishRate(t *testing.T) {
 		t.Fatalf("rate refusals %d, want 2", n)
 	}
 }
+
+// MaxConnectionsPerListener bounds each listener on its own.
+func TestMaxConnectionsPerListener(t *testing.T) {
+	ln1, ln2 := loopback(t), loopback(t)
+	s := serveOn(t, Config{MaxConnectionsPerListener: 1, SysInterval: -1}, ln1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln2) }()
+	t.Cleanup(func() { ln2.Close(); <-done })
+	a := dial(t, ln1.Addr().String(), packet.V5)
+	a.mustConnect("a", true)
+	b := dial(t, ln2.Addr().String(), packet.V5)
+	b.mustConnect("b", true)
+	c := dial(t, ln1.Addr().String(), packet.V5)
+	c.send(&packet.Connect{Version: packet.V5, CleanStart: true, ClientID: "c"})
+	if got := c.expectClosed(); len(got) != 0 {
+		t.Fatalf("second connection of a listener: got %v, want closed", got)
+	}
+	if n := s.stats.limits.listenerConns.Load(); n != 1 {
+		t.Fatalf("refusals %d, want 1", n)
+	}
+	a.disconnect()
+	eventually(t, "the slot freed", func() bool { return s.Stats().Connections == 1 })
+	dial(t, ln1.Addr().String(), packet.V311).mustConnect("d", true)
+}

@@ -201,6 +201,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLimits, s.stats.limits.rate.Load(), "publish rate")
 	counter(descLimits, s.stats.limits.connRate.Load(), "connection rate")
 	counter(descLimits, s.stats.limits.banned.Load(), "banned")
+	counter(descLimits, s.stats.limits.listenerConns.Load(), "max connections per listener")
 	counter(descLimits, s.stats.limits.topics.Load(), "topic limits")
 	counter(descLimits, s.stats.limits.subscriptions.Load(), "subscriptions")
 	counter(descLimits, s.stats.limits.slowConsumers.Load(), "slow consumer")

@@ -187,6 +187,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 	}()
 	s.log.Info("listening", "addr", ln.Addr().String())
+	slots := new(listenerSlots)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -207,12 +208,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
-		s.serveConn(nc)
+		s.serveFrom(nc, slots)
 	}
 }
 
 // serveConn starts the reader goroutine of a new connection.
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) serveConn(nc net.Conn) { s.serveFrom(nc, nil) }
+
+// serveFrom is serveConn for a connection accepted by the listener of
+// slots (nil: none).
+func (s *Server) serveFrom(nc net.Conn, slots *listenerSlots) {
 	if !s.admit(nc) {
 		return
 	}
@@ -223,11 +228,12 @@ func (s *Server) serveConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if s.overConnectionLimitLocked() {
+	if s.overConnectionLimitLocked(slots) {
 		s.mu.Unlock()
-		s.refuseConnection(c)
+		s.refuseConnection(c, slots)
 		return
 	}
+	s.takeSlot(c, slots)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -238,6 +244,7 @@ func (s *Server) serveConn(nc net.Conn) {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.releaseSlot(c)
 	s.stats.obs.fold(&c.ctr)
 	s.mu.Unlock()
 }

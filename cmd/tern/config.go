@@ -42,6 +42,7 @@ type serveOptions struct {
 	banDuration     time.Duration
 
 	maxSubscriptions    int
+	maxConnsPerListener int
 	maxTopicLength      int
 	maxTopicLevels      int
 	slowConsumerTimeout time.Duration
@@ -100,6 +101,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.banThreshold, "ban-threshold", 0, "violations (failed logins, broken limits) within --ban-window that ban an address or client identifier (0: no bans)")
 	fs.DurationVar(&o.banWindow, "ban-window", broker.DefaultBanWindow, "window in which --ban-threshold violations ban")
 	fs.DurationVar(&o.banDuration, "ban-duration", 0, "length of a ban (0: no bans)")
+	fs.IntVar(&o.maxConnsPerListener, "max-connections-per-listener", 0, "open connections of each listener; more are closed at once (0: no bound)")
 	fs.IntVar(&o.maxSubscriptions, "max-subscriptions", 0, "subscriptions per client; more get SUBACK 0x97/0x80 (0: no bound)")
 	fs.IntVar(&o.maxTopicLength, "max-topic-length", 0, "longest topic name or filter, in bytes (0: no bound)")
 	fs.IntVar(&o.maxTopicLevels, "max-topic-levels", 0, "most levels of a topic name or filter (0: no bound)")
@@ -150,7 +152,7 @@ func (o *serveOptions) validate() error {
 		v    int
 	}{{"max-connections", o.maxConnections}, {"max-packet-size", o.maxPacketSize}, {"max-client-id-length", o.maxClientIDLen},
 		{"publish-burst", o.publishBurst}, {"connection-burst", o.connectionBurst}, {"ban-threshold", o.banThreshold},
-		{"max-subscriptions", o.maxSubscriptions}, {"max-topic-length", o.maxTopicLength}, {"max-topic-levels", o.maxTopicLevels}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
+		{"max-subscriptions", o.maxSubscriptions}, {"max-connections-per-listener", o.maxConnsPerListener}, {"max-topic-length", o.maxTopicLength}, {"max-topic-levels", o.maxTopicLevels}, {"receive-maximum", o.receiveMaximum}, {"max-queued", o.maxQueued}, {"max-queued-bytes", o.maxQueuedBytes}} {
 		if c.v < 0 {
 			return fmt.Errorf("--%s %d: want 0 or more", c.name, c.v)
 		}
@@ -269,7 +271,7 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		ConnectionRate: o.connectionRate, ConnectionBurst: o.connectionBurst,
 		BanThreshold: o.banThreshold, BanWindow: o.banWindow, BanDuration: o.banDuration,
 		MaxSubscriptions: o.maxSubscriptions, MaxTopicLength: o.maxTopicLength, MaxTopicLevels: o.maxTopicLevels,
-		SlowConsumerTimeout: o.slowConsumerTimeout,
+		SlowConsumerTimeout: o.slowConsumerTimeout, MaxConnectionsPerListener: o.maxConnsPerListener,
 	}, reload, nil
 }
 

@@ -435,6 +435,7 @@ func TestBrokerConfigFromOptions(t *testing.T) {
 		{[]string{"--connection-rate", "2.5", "--connection-burst", "5", "--ban-threshold", "3", "--ban-duration", "1h"}, func(c broker.Config) bool {
 			return c.ConnectionRate == 2.5 && c.ConnectionBurst == 5 && c.BanThreshold == 3 && c.BanDuration == time.Hour && c.BanWindow == broker.DefaultBanWindow
 		}},
+		{[]string{"--max-connections-per-listener", "100"}, func(c broker.Config) bool { return c.MaxConnectionsPerListener == 100 }},
 		{[]string{"--max-subscriptions", "10", "--max-topic-length", "256", "--max-topic-levels", "8", "--slow-consumer-timeout", "30s"}, func(c broker.Config) bool {
 			return c.MaxSubscriptions == 10 && c.MaxTopicLength == 256 && c.MaxTopicLevels == 8 && c.SlowConsumerTimeout == 30*time.Second
 		}},

@@ -69,17 +69,18 @@ var configKeys = map[string]configKey{
 	"mqtt.server_keep_alive":              {flag: "server-keep-alive"},
 
 	// Listener options and limits of the operations guide.
-	"listeners.proxy_protocol":       {flag: "proxy-protocol"},
-	"listeners.proxy_header_timeout": {flag: "proxy-header-timeout"},
-	"limits.connection_rate":         {flag: "connection-rate"},
-	"limits.connection_burst":        {flag: "connection-burst"},
-	"limits.ban_threshold":           {flag: "ban-threshold"},
-	"limits.ban_window":              {flag: "ban-window"},
-	"limits.ban_duration":            {flag: "ban-duration"},
-	"limits.max_subscriptions":       {flag: "max-subscriptions"},
-	"limits.max_topic_length":        {flag: "max-topic-length"},
-	"limits.max_topic_levels":        {flag: "max-topic-levels"},
-	"limits.slow_consumer_timeout":   {flag: "slow-consumer-timeout"},
+	"listeners.proxy_protocol":            {flag: "proxy-protocol"},
+	"listeners.proxy_header_timeout":      {flag: "proxy-header-timeout"},
+	"limits.connection_rate":              {flag: "connection-rate"},
+	"limits.connection_burst":             {flag: "connection-burst"},
+	"limits.ban_threshold":                {flag: "ban-threshold"},
+	"limits.ban_window":                   {flag: "ban-window"},
+	"limits.ban_duration":                 {flag: "ban-duration"},
+	"limits.max_subscriptions":            {flag: "max-subscriptions"},
+	"limits.max_connections_per_listener": {flag: "max-connections-per-listener"},
+	"limits.max_topic_length":             {flag: "max-topic-length"},
+	"limits.max_topic_levels":             {flag: "max-topic-levels"},
+	"limits.slow_consumer_timeout":        {flag: "slow-consumer-timeout"},
 }
 
 // expected describes the values a flag type takes, for error messages.

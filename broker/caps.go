@@ -142,7 +142,7 @@ func (s *Server) checkPublish(p *packet.Publish) error {
 	if p.Retain && s.cfg.RetainUnavailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Reason: "retained messages are not available"}
 	}
-	if (s.cfg.MaxTopicLength > 0 || s.cfg.MaxTopicLevels > 0) && p.Topic != "" {
+	if l := s.limits(); (l.MaxTopicLength > 0 || l.MaxTopicLevels > 0) && p.Topic != "" {
 		return s.checkTopicLimits(p.Topic)
 	}
 	return nil

@@ -418,7 +418,7 @@ func (c *conn) onPublish(p *packet.Publish) error {
 		return err
 	}
 	now := c.rd.now // one clock read per socket read, not per packet
-	if c.srv.cfg.PublishRate > 0 && !c.allowPublish(now) {
+	if !c.allowPublish(now) {
 		return errRateTooHigh
 	}
 	if !c.srv.allow(c, auth.Publish, p.Topic) {

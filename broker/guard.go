@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
@@ -23,6 +24,9 @@ import (
 const maxGuardEntries = 65536
 
 type guard struct {
+	active atomic.Bool // a rate or bans are configured
+
+	mu        sync.Mutex
 	rate      float64 // new connections per second per address; 0: no limit
 	burst     float64
 	threshold int           // violations within window that ban; 0: no bans
@@ -30,7 +34,6 @@ type guard struct {
 	ban       time.Duration // length of a ban; 0: no bans
 	max       int
 
-	mu    sync.Mutex
 	addrs map[netip.Prefix]*guardEntry
 	ids   map[string]*guardEntry
 }
@@ -44,19 +47,24 @@ type guardEntry struct {
 	logged  bool      // a refusal was logged at warn level: the next ones at debug, until one is admitted or a ban begins
 }
 
-// newGuard returns the guard of cfg, or nil when neither a connection rate
-// nor bans are configured.
-func newGuard(cfg *Config) *guard {
-	bans := cfg.BanThreshold > 0 && cfg.BanDuration > 0
-	if cfg.ConnectionRate <= 0 && !bans {
-		return nil
-	}
-	g := &guard{rate: cfg.ConnectionRate, burst: float64(cfg.ConnectionBurst), window: cfg.BanWindow,
-		max: maxGuardEntries, addrs: map[netip.Prefix]*guardEntry{}, ids: map[string]*guardEntry{}}
-	if bans {
-		g.threshold, g.ban = cfg.BanThreshold, cfg.BanDuration
-	}
+// newGuard returns the guard of l (with its defaults).
+func newGuard(l *Limits) *guard {
+	g := &guard{max: maxGuardEntries, addrs: map[netip.Prefix]*guardEntry{}, ids: map[string]*guardEntry{}}
+	g.configure(l)
 	return g
+}
+
+// configure sets the connection rate and the bans of l; the buckets and
+// the bans in force are kept (bans end when they were due to).
+func (g *guard) configure(l *Limits) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rate, g.burst, g.window = l.ConnectionRate, float64(l.ConnectionBurst), l.BanWindow
+	g.threshold, g.ban = 0, 0
+	if l.BanThreshold > 0 && l.BanDuration > 0 {
+		g.threshold, g.ban = l.BanThreshold, l.BanDuration
+	}
+	g.active.Store(g.rate > 0 || g.ban > 0)
 }
 
 // addrKey returns the key of an address: the IPv4 address, or the /64
@@ -133,7 +141,7 @@ func (g *guard) admit(key netip.Prefix, now time.Time) (v verdict, banned bool, 
 // bannedID reports whether a client identifier is banned, and whether to
 // log the refusal at warn level.
 func (g *guard) bannedID(id string, now time.Time) (banned, logIt bool) {
-	if g.ban == 0 || id == "" {
+	if !g.active.Load() || id == "" {
 		return false, false
 	}
 	g.mu.Lock()
@@ -149,7 +157,7 @@ func (g *guard) bannedID(id string, now time.Time) (banned, logIt bool) {
 
 // bannedAddr reports whether an address is banned.
 func (g *guard) bannedAddr(key netip.Prefix, now time.Time) bool {
-	if g.ban == 0 {
+	if !g.active.Load() {
 		return false
 	}
 	g.mu.Lock()
@@ -161,11 +169,14 @@ func (g *guard) bannedAddr(key netip.Prefix, now time.Time) bool {
 // strike records a violation by an address (hasKey) and a client
 // identifier (not empty); it reports which of them it bans.
 func (g *guard) strike(key netip.Prefix, hasKey bool, id string, now time.Time) (addrBanned, idBanned bool) {
-	if g.ban == 0 {
+	if !g.active.Load() {
 		return false, false
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.ban == 0 {
+		return false, false
+	}
 	if hasKey {
 		e := g.addrs[key]
 		if e == nil {
@@ -240,7 +251,7 @@ func (g *guard) idle(e *guardEntry, now time.Time) bool {
 // and counted.
 func (s *Server) admit(nc net.Conn) bool {
 	g := s.guard
-	if g == nil {
+	if !g.active.Load() {
 		return true
 	}
 	key, ok := addrKey(nc.RemoteAddr())
@@ -262,8 +273,9 @@ func (s *Server) admit(nc net.Conn) bool {
 		s.log.Log(s.ctx, level, "connection refused: address banned", "remote", remote)
 	} else {
 		s.stats.limits.connRate.Add(1)
+		l := s.limits()
 		s.log.Log(s.ctx, level, "connection refused: connection rate exceeded", "remote", remote,
-			"rate", g.rate, "burst", g.burst)
+			"rate", l.ConnectionRate, "burst", l.ConnectionBurst)
 		if banned {
 			s.logBan("address", remote, "", "connection rate exceeded")
 		}
@@ -276,7 +288,7 @@ func (s *Server) admit(nc net.Conn) bool {
 // address: CONNACK 0x8A Banned (MQTT 5), 0x05 Not authorized before.
 func (s *Server) checkBanned(c *conn, p *packet.Connect) error {
 	g := s.guard
-	if g == nil || g.ban == 0 {
+	if !g.active.Load() {
 		return nil
 	}
 	now := time.Now()
@@ -309,7 +321,7 @@ func (s *Server) checkBanned(c *conn, p *packet.Connect) error {
 // (not for failed logins: an identifier proves nothing before).
 func (s *Server) violation(c *conn, id, cause string) {
 	g := s.guard
-	if g == nil || g.ban == 0 {
+	if !g.active.Load() {
 		return
 	}
 	key, ok := addrKey(c.nc.RemoteAddr())
@@ -328,6 +340,7 @@ func (s *Server) logBan(what, remote, id, cause string) {
 	} else {
 		s.stats.limits.idBans.Add(1)
 	}
+	l := s.limits()
 	s.log.Warn("banned", "banned", what, "client", id, "remote", remote, "cause", cause,
-		"duration", s.guard.ban, "violations", s.guard.threshold, "window", s.guard.window)
+		"duration", l.BanDuration, "violations", l.BanThreshold, "window", l.BanWindow)
 }

@@ -119,7 +119,7 @@ func TestBanClientID(t *testing.T) {
 }
 
 func TestGuardBanExpiresAndWindow(t *testing.T) {
-	g := newGuard(&Config{BanThreshold: 2, BanWindow: time.Minute, BanDuration: 10 * time.Minute})
+	g := newGuard(&Limits{BanThreshold: 2, BanWindow: time.Minute, BanDuration: 10 * time.Minute})
 	key := netip.MustParsePrefix("192.0.2.9/32")
 	t0 := time.Unix(1_000_000, 0)
 	// Two violations further apart than the window do not ban.
@@ -147,7 +147,7 @@ func TestGuardBanExpiresAndWindow(t *testing.T) {
 // The guard remembers a bounded number of addresses; when full it forgets
 // the idle ones and then unbanned ones, keeping bans.
 func TestGuardBounded(t *testing.T) {
-	g := newGuard(&Config{ConnectionRate: 1, ConnectionBurst: 1, BanThreshold: 1, BanDuration: time.Hour})
+	g := newGuard(&Limits{ConnectionRate: 1, ConnectionBurst: 1, BanThreshold: 1, BanDuration: time.Hour})
 	g.max = 64
 	now := time.Unix(1_000_000, 0)
 	bannedKey := netip.MustParsePrefix("10.255.0.1/32")

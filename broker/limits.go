@@ -36,8 +36,9 @@ type listenerSlots struct{ open int }
 // listener of slots would exceed MaxConnections or
 // MaxConnectionsPerListener; s.mu is held.
 func (s *Server) overConnectionLimitLocked(slots *listenerSlots) bool {
-	return (s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections) ||
-		(s.cfg.MaxConnectionsPerListener > 0 && slots != nil && slots.open >= s.cfg.MaxConnectionsPerListener)
+	l := s.limits()
+	return (l.MaxConnections > 0 && len(s.conns) >= l.MaxConnections) ||
+		(l.MaxConnectionsPerListener > 0 && slots != nil && slots.open >= l.MaxConnectionsPerListener)
 }
 
 // takeSlot counts c in its listener's connections; s.mu is held.
@@ -60,13 +61,19 @@ func (s *Server) releaseSlot(c *conn) {
 // MaxConnectionsPerListener.
 func (s *Server) refuseConnection(c *conn, slots *listenerSlots) {
 	remote := c.nc.RemoteAddr().String()
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+	s.mu.Lock()
+	l, open, perListener := s.limits(), len(s.conns), 0
+	if slots != nil {
+		perListener = slots.open
+	}
+	s.mu.Unlock()
+	if l.MaxConnections > 0 && open >= l.MaxConnections {
 		s.stats.limits.connections.Add(1)
-		s.log.Warn("connection refused: max connections reached", "remote", remote, "max", s.cfg.MaxConnections)
+		s.log.Warn("connection refused: max connections reached", "remote", remote, "max", l.MaxConnections)
 	} else {
 		s.stats.limits.listenerConns.Add(1)
 		s.log.Warn("connection refused: max connections of the listener reached", "remote", remote,
-			"listener", c.nc.LocalAddr().String(), "max", s.cfg.MaxConnectionsPerListener, "open", slots.open)
+			"listener", c.nc.LocalAddr().String(), "max", l.MaxConnectionsPerListener, "open", perListener)
 	}
 	c.nc.Close()
 }
@@ -78,7 +85,8 @@ func (s *Server) checkClientID(c *conn, p *packet.Connect) error {
 	if err := s.checkBanned(c, p); err != nil {
 		return err
 	}
-	if s.cfg.MaxClientIDLength <= 0 || len(p.ClientID) <= s.cfg.MaxClientIDLength {
+	maxLen := s.limits().MaxClientIDLength
+	if maxLen <= 0 || len(p.ClientID) <= maxLen {
 		return nil
 	}
 	s.stats.limits.clientIDs.Add(1)
@@ -89,7 +97,7 @@ func (s *Server) checkClientID(c *conn, p *packet.Connect) error {
 	}
 	c.writeDirect(&packet.Connack{ReasonCode: code}, p.Version)
 	return fmt.Errorf("CONNECT refused (%s): client identifier of %d bytes, at most %d allowed",
-		connackText(code, p.Version == packet.V5), len(p.ClientID), s.cfg.MaxClientIDLength)
+		connackText(code, p.Version == packet.V5), len(p.ClientID), maxLen)
 }
 
 // tokenBucket is a connection's publish rate limit; only its reader uses it.
@@ -101,12 +109,13 @@ type tokenBucket struct {
 // allowPublish takes a token for one PUBLISH; false means the client
 // publishes faster than PublishRate with bursts of PublishBurst.
 func (c *conn) allowPublish(now time.Time) bool {
-	rate := c.srv.cfg.PublishRate
+	l := c.srv.limits()
+	rate := l.PublishRate
 	if rate <= 0 {
 		return true
 	}
 	b := &c.bucket
-	burst := float64(c.srv.cfg.PublishBurst)
+	burst := float64(l.PublishBurst)
 	if b.last.IsZero() {
 		b.tokens = burst
 	} else {
@@ -116,7 +125,7 @@ func (c *conn) allowPublish(now time.Time) bool {
 	if b.tokens < 1 {
 		c.srv.stats.limits.rate.Add(1)
 		c.srv.log.Warn("client disconnected: publish rate limit exceeded", "client", c.clientID(), "remote", c.remote,
-			"rate", rate, "burst", c.srv.cfg.PublishBurst)
+			"rate", rate, "burst", l.PublishBurst)
 		c.srv.violation(c, c.clientID(), "publish rate exceeded")
 		return false
 	}

@@ -91,3 +91,31 @@ func TestMaxConnectionsPerListener(t *testing.T) {
 	eventually(t, "the slot freed", func() bool { return s.Stats().Connections == 1 })
 	dial(t, ln1.Addr().String(), packet.V311).mustConnect("d", true)
 }
+
+// SetLimits changes the limits of a running server; open connections stay
+// and are subject to the new limits.
+func TestSetLimits(t *testing.T) {
+	s, addr := startServer(t, Config{SysInterval: -1})
+	old := dial(t, addr, packet.V5)
+	old.mustConnect("old", true)
+	if err := s.SetLimits(Limits{MaxClientIDLength: -1}); err == nil {
+		t.Fatal("a negative limit accepted")
+	}
+	must(t, s.SetLimits(Limits{PublishRate: 0.01, PublishBurst: 1, MaxClientIDLength: 3, ConnectionRate: 0.01, ConnectionBurst: 1}))
+	if l := s.Limits(); l.PublishRate != 0.01 || l.BanWindow != DefaultBanWindow {
+		t.Fatalf("limits in force: %+v", l)
+	}
+	if ack := dial(t, addr, packet.V5).connect("long", true); ack.ReasonCode != packet.ClientIdentifierNotValid {
+		t.Fatalf("CONNACK %#x, want 0x85", byte(ack.ReasonCode))
+	}
+	c := dial(t, addr, packet.V5) // the second connection from 127.0.0.1 within the burst of 1
+	c.send(&packet.Connect{Version: packet.V5, CleanStart: true, ClientID: "abc"})
+	if got := c.expectClosed(); len(got) != 0 {
+		t.Fatalf("beyond the connection rate: got %v", got)
+	}
+	old.send(&packet.Publish{Topic: "t", Payload: []byte("1")})
+	old.send(&packet.Publish{Topic: "t", Payload: []byte("2")})
+	old.expectDisconnect(packet.MessageRateTooHigh)
+	must(t, s.SetLimits(Limits{}))
+	dial(t, addr, packet.V5).mustConnect("longer", true)
+}

@@ -30,10 +30,11 @@ func (s *Server) checkTopicLimits(name string) error {
 // topicOverLimits tells how a topic name or filter breaks MaxTopicLength
 // or MaxTopicLevels ("" when it does not).
 func (s *Server) topicOverLimits(t string) string {
-	if n := s.cfg.MaxTopicLength; n > 0 && len(t) > n {
+	l := s.limits()
+	if n := l.MaxTopicLength; n > 0 && len(t) > n {
 		return fmt.Sprintf("of %d bytes, at most %d allowed", len(t), n)
 	}
-	if n := s.cfg.MaxTopicLevels; n > 0 && strings.Count(t, "/")+1 > n {
+	if n := l.MaxTopicLevels; n > 0 && strings.Count(t, "/")+1 > n {
 		return fmt.Sprintf("of %d levels, at most %d allowed", strings.Count(t, "/")+1, n)
 	}
 	return ""
@@ -52,7 +53,7 @@ func (s *Server) subscriptionQuota(c *conn, f, inner string) (packet.ReasonCode,
 		s.log.Info("subscription refused: topic filter over the limits", "client", c.clientID(), "remote", c.remote,
 			"filter", f, "why", why)
 		code, ok = packet.TopicFilterInvalid, false
-	} else if n := s.cfg.MaxSubscriptions; n > 0 && len(c.cl.subs) >= n {
+	} else if n := s.limits().MaxSubscriptions; n > 0 && len(c.cl.subs) >= n {
 		if _, exists := c.cl.subs[f]; !exists {
 			s.stats.limits.subscriptions.Add(1)
 			s.log.Warn("subscription refused: quota exceeded", "client", c.clientID(), "remote", c.remote,

@@ -46,7 +46,8 @@ type Server struct {
 	msgID atomic.Uint64 // the last Message.ID given, when a store is configured
 
 	stats counters
-	guard *guard // connection rate limit and bans; nil when off
+	guard *guard                 // connection rate limit and bans
+	lim   atomic.Pointer[Limits] // the limits in force (SetLimits)
 	// aclVersion is the Authorizer when its rules change at run time.
 	aclVersion auth.Versioned
 
@@ -114,7 +115,9 @@ func New(cfg Config) (*Server, error) {
 		stopping:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.guard = newGuard(&s.cfg)
+	lim := c.limits().withDefaults()
+	s.lim.Store(&lim)
+	s.guard = newGuard(&lim)
 	s.aclVersion, _ = c.Authorizer.(auth.Versioned)
 	if s.retained == nil {
 		s.retained = memory.New()

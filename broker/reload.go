@@ -35,6 +35,14 @@ func (c *Config) limits() Limits {
 	}
 }
 
+// SetLimits sets the fields of c that l has.
+func (c *Config) SetLimits(l Limits) {
+	c.MaxConnections, c.MaxConnectionsPerListener, c.MaxClientIDLength = l.MaxConnections, l.MaxConnectionsPerListener, l.MaxClientIDLength
+	c.PublishRate, c.PublishBurst, c.ConnectionRate, c.ConnectionBurst = l.PublishRate, l.PublishBurst, l.ConnectionRate, l.ConnectionBurst
+	c.BanThreshold, c.BanWindow, c.BanDuration = l.BanThreshold, l.BanWindow, l.BanDuration
+	c.MaxSubscriptions, c.MaxTopicLength, c.MaxTopicLevels = l.MaxSubscriptions, l.MaxTopicLength, l.MaxTopicLevels
+}
+
 // withDefaults applies the defaults of Config.
 func (l Limits) withDefaults() Limits {
 	if l.PublishBurst <= 0 {

@@ -35,6 +35,9 @@ type serveOptions struct {
 	proxyProtocol      []string
 	proxyHeaderTimeout time.Duration
 
+	// rereadLimits reads the limits again on SIGHUP (nil: they stay).
+	rereadLimits func() (broker.Limits, error)
+
 	connectionRate  float64
 	connectionBurst int
 	banThreshold    int
@@ -258,9 +261,8 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 	if aliases == 0 {
 		aliases = -1 // broker.Config: negative means none
 	}
-	return broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, EnhancedAuth: enhanced, SysInterval: sys, Version: version,
-		MaxConnections: o.maxConnections, MaxPacketSize: o.maxPacketSize, MaxClientIDLength: o.maxClientIDLen,
-		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ReceiveMaximum: o.receiveMaximum,
+	cfg := broker.Config{Logger: log, Authenticator: authn, Authorizer: authz, EnhancedAuth: enhanced, SysInterval: sys, Version: version,
+		MaxPacketSize: o.maxPacketSize, ReceiveMaximum: o.receiveMaximum,
 		MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, MaxSessionExpiry: o.maxSessionExpiry,
 		PersistentClientExpiration: o.persistentExpiry,
 		ConnectTimeout:             o.connectTimeout, SendWindow: o.sendWindow, QueueQoS0: o.queueQoS0,
@@ -268,11 +270,20 @@ func (o *serveOptions) brokerConfig(log *slog.Logger) (broker.Config, func() err
 		MaximumQoS: maxQoS, RetainUnavailable: !o.retainAvailable, WildcardSubscriptionsUnavailable: !o.wildcardSubs,
 		SubscriptionIDsUnavailable: !o.subscriptionIDs, SharedSubscriptionsUnavailable: !o.sharedSubs,
 		TopicAliasMaximum: aliases, ServerKeepAlive: o.serverKeepAlive,
-		ConnectionRate: o.connectionRate, ConnectionBurst: o.connectionBurst,
+		SlowConsumerTimeout: o.slowConsumerTimeout,
+	}
+	cfg.SetLimits(o.limits())
+	return cfg, reload, nil
+}
+
+// limits are the limits of the options, those SIGHUP reloads.
+func (o *serveOptions) limits() broker.Limits {
+	return broker.Limits{
+		MaxConnections: o.maxConnections, MaxConnectionsPerListener: o.maxConnsPerListener, MaxClientIDLength: o.maxClientIDLen,
+		PublishRate: o.publishRate, PublishBurst: o.publishBurst, ConnectionRate: o.connectionRate, ConnectionBurst: o.connectionBurst,
 		BanThreshold: o.banThreshold, BanWindow: o.banWindow, BanDuration: o.banDuration,
 		MaxSubscriptions: o.maxSubscriptions, MaxTopicLength: o.maxTopicLength, MaxTopicLevels: o.maxTopicLevels,
-		SlowConsumerTimeout: o.slowConsumerTimeout, MaxConnectionsPerListener: o.maxConnsPerListener,
-	}, reload, nil
+	}
 }
 
 // isLoopback reports whether a listen address is on the loopback interface.

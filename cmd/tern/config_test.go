@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -541,4 +542,49 @@ func TestConfigEnvironment(t *testing.T) {
 			t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
 		}
 	}
+}
+
+// SIGHUP reads the limits again: from the file, under the command line.
+func TestServeLimitsReloadOnSIGHUP(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tern.yaml")
+	writeLimits := func(n int) {
+		t.Helper()
+		if err := os.WriteFile(file, fmt.Appendf(nil, "limits:\n  max_client_id_length: %d\n  publish_rate: 5\n", n), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeLimits(3)
+	o := &serveOptions{listen: []string{"127.0.0.1:0"}, configFile: file, maxClientIDLen: 3, publishRate: 5}
+	o.rereadLimits = limitsRereader(map[string][]string{"config": {file}, "publish-rate": {"7"}})
+	addrs, logs := startServe(t, o)
+	if c := connectID(t, addrs[0].String(), "abcd"); c != packet.ClientIdentifierNotValid {
+		t.Fatalf("before the reload: CONNACK %#x, want 0x85", byte(c))
+	}
+	writeLimits(10)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitLog(t, logs, "reloaded on SIGHUP")
+	if c := connectID(t, addrs[0].String(), "abcd"); c != 0 {
+		t.Fatalf("after the reload: CONNACK %#x, want 0", byte(c))
+	}
+	l, err := o.rereadLimits()
+	if err != nil || l.PublishRate != 7 || l.MaxClientIDLength != 10 {
+		t.Fatalf("limits read again: %+v, %v; want the command line's publish rate 7", l, err)
+	}
+}
+
+func connectID(t *testing.T, addr, id string) packet.ReasonCode {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	b, _ := packet.Append(nil, &packet.Connect{Version: packet.V5, CleanStart: true, ClientID: id}, packet.V5)
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc.Write(b)
+	r, err := packet.ReadPacket(bufio.NewReader(nc), packet.V5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.(*packet.Connack).ReasonCode
 }

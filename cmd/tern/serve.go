@@ -39,14 +39,15 @@ access is allowed; --scram-file lets MQTT 5 clients authenticate with
 SCRAM-SHA-256 (see tern scram). --config FILE reads a YAML file with every
 option (docs/configuration.md); TERN_* environment variables (TERN_ and the
 key, e.g. TERN_LIMITS_MAX_CONNECTIONS) override it, and flags both. SIGHUP reloads the
-password, ACL and SCRAM files and the TLS certificate, key and client CA (a
-file that fails to load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
+password, ACL and SCRAM files, the TLS certificate, key and client CA, and
+the limits (a file that fails to load keeps its previous contents). SIGINT or SIGTERM stops it gracefully
 (MQTT 5 clients get DISCONNECT "server shutting down"). SIGUSR1, or POST
 /drain on the admin listener, drains it: the listeners close, the clients
 are sent to --drain-server-reference (MQTT 5: DISCONNECT "use another
 server"), then it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.rereadLimits = limitsRereader(commandLine(cmd.Flags()))
 			if err := loadEnv(cmd.Flags(), os.LookupEnv); err != nil {
 				return err
 			}
@@ -118,7 +119,7 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 			}
 		}
 	}
-	stopHUP := onSIGHUP(log, reload, reloadTLS)
+	stopHUP := onSIGHUP(log, reload, reloadTLS, o.limitsReload(srv))
 	defer stopHUP()
 	dr := o.newDrainer()
 	stopUSR1 := dr.onSIGUSR1(log)

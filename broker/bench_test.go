@@ -168,18 +168,26 @@ func BenchmarkPublishDeliver(b *testing.B) {
 }
 
 // BenchmarkIdleConnectionMemory opens 2,000 loopback connections that
-// CONNECT and sit idle, and reports the heap and stack the broker holds
-// per connection (the client sockets' own cost, measured alone first, is
-// subtracted).
+// CONNECT (MQTT 5, keep alive 60 s, like tern bench conn) and sit idle, and
+// reports the heap and stack the broker holds per connection (the client
+// sockets' own cost, measured alone first, is subtracted): parked (the
+// default on Linux) and with a goroutine per connection (DisableParking).
 func BenchmarkIdleConnectionMemory(b *testing.B) {
 	const n = 2000
-	for range b.N {
-		rawHeap, rawStack := idleCost(b, n, false)
-		heap, stack := idleCost(b, n, true)
-		b.ReportMetric(heap+stack, "bytes/conn")
-		b.ReportMetric(heap+stack-rawHeap-rawStack, "broker-bytes/conn")
-		b.ReportMetric(heap-rawHeap, "broker-heap-bytes/conn")
-		b.ReportMetric(stack-rawStack, "broker-stack-bytes/conn")
+	for _, mode := range []struct {
+		name string
+		cfg  Config
+	}{{"parked", Config{}}, {"goroutine", Config{DisableParking: true}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for range b.N {
+				rawHeap, rawStack := idleCost(b, n, nil)
+				heap, stack := idleCost(b, n, &mode.cfg)
+				b.ReportMetric(heap+stack, "bytes/conn")
+				b.ReportMetric(heap+stack-rawHeap-rawStack, "broker-bytes/conn")
+				b.ReportMetric(heap-rawHeap, "broker-heap-bytes/conn")
+				b.ReportMetric(stack-rawStack, "broker-stack-bytes/conn")
+			}
+		})
 	}
 }
 
@@ -192,9 +200,11 @@ func inuse() (heap, stack uint64) {
 	return ms.HeapInuse, ms.StackInuse
 }
 
-// idleCost returns the memory per idle connection: with broker, CONNECTed
-// broker connections; without, bare accepted TCP connection pairs.
-func idleCost(b *testing.B, n int, broker bool) (heap, stack float64) {
+// idleCost returns the memory per idle connection: with a broker
+// configuration, CONNECTed broker connections; without, bare accepted TCP
+// connection pairs.
+func idleCost(b *testing.B, n int, cfg *Config) (heap, stack float64) {
+	broker := cfg != nil
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -203,7 +213,9 @@ func idleCost(b *testing.B, n int, broker bool) (heap, stack float64) {
 	accepted := make(chan net.Conn, n)
 	done := make(chan struct{})
 	if broker {
-		s, err = New(Config{Logger: testLogger()})
+		c := *cfg
+		c.Logger = testLogger()
+		s, err = New(c)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -222,7 +234,7 @@ func idleCost(b *testing.B, n int, broker bool) (heap, stack float64) {
 	}
 	clients := make([]net.Conn, 0, n)
 	heap0, stack0 := inuse()
-	connect, _ := packet.Append(nil, &packet.Connect{Version: packet.V311, CleanStart: true, KeepAlive: 0}, packet.V311)
+	connect, _ := packet.Append(nil, &packet.Connect{Version: packet.V5, CleanStart: true, KeepAlive: 60}, packet.V5)
 	for i := range n {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -231,8 +243,11 @@ func idleCost(b *testing.B, n int, broker bool) (heap, stack float64) {
 		clients = append(clients, c)
 		if broker {
 			c.Write(connect)
-			var ack [4]byte
-			if _, err := io.ReadFull(c, ack[:]); err != nil {
+			var ack [128]byte // CONNACK: its remaining length fits in one byte
+			if _, err := io.ReadFull(c, ack[:2]); err != nil {
+				b.Fatalf("conn %d: %v", i, err)
+			}
+			if _, err := io.ReadFull(c, ack[2:2+ack[1]]); err != nil {
 				b.Fatalf("conn %d: %v", i, err)
 			}
 		}

@@ -182,7 +182,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 		expiry = s.persistentExpiry()
 	}
 
-	if c.authMethod != "" { // authenticated by the AUTH exchange
+	if c.enh != nil { // authenticated by the AUTH exchange
 		if err := s.checkClientID(c, p); err != nil {
 			return err
 		}
@@ -340,8 +340,8 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 		pr.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
 		pr.Set(packet.PropMaximumPacketSize)
 		s.connackCaps(pr, &p.Properties)
-		if c.authMethod != "" { // [MQTT5-4.12.0-5]
-			pr.AuthMethod, pr.AuthData = c.authMethod, c.authData
+		if c.enh != nil { // [MQTT5-4.12.0-5]
+			pr.AuthMethod, pr.AuthData = c.enh.method, c.enh.data
 			pr.Set(packet.PropAuthMethod)
 			pr.Set(packet.PropAuthData)
 		}

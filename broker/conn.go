@@ -53,15 +53,13 @@ type conn struct {
 	denials int            // refusals of the Authorizer, reader only
 	slots   *listenerSlots // its listener's open connections (Server.mu)
 
-	aliases     []string     // inbound topic aliases, by alias; the reader's only
-	problemInfo bool         // a Reason String may be sent (set with cl)
-	outAlias    outAliases   // outbound topic aliases (cl.mu held)
-	authMethod  string       // the enhanced authentication method, if any
-	authData    []byte       // its final data, for CONNACK
-	reauth      AuthExchange // a re-authentication in progress (reader only)
+	aliases     []string   // inbound topic aliases, by alias; the reader's only
+	problemInfo bool       // a Reason String may be sent (set with cl)
+	outAlias    outAliases // outbound topic aliases (cl.mu held)
+	enh         *enhanced  // enhanced authentication, if the client uses it
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
-	flushed  sync.Cond  // signalled (with mu) when a writer ends a flush
+	flushed  *sync.Cond // signalled (with mu) when a writer ends a flush; made by the first wait
 	waiters  int        // readers waiting on flushed
 	hq       holdQueue  // holds on ctl: the writer stops at the first
 	ctl      *[]byte    // encoded packets queued for the writer (CONNACK, SUBACK, acks ...), pooled
@@ -90,7 +88,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.pk = newParking(nc)
 		c.rd.pk = c.pk
 	}
-	c.flushed.L = &c.mu
 	c.writeFn = c.writer
 	return c
 }
@@ -276,7 +273,9 @@ func (c *conn) loop() (err error, parked bool) {
 				}
 				continue
 			}
-			c.pk.deadline = 0 // a packet arrived: keep alive restarts at the next park
+			if c.pk.deadline.Load() != 0 {
+				c.pk.deadline.Store(0) // a packet arrived: keep alive restarts at the next park
+			}
 		} else if c.rd.r == c.rd.w {
 			if err := c.rd.fill(); err != nil {
 				return readErr(err), false

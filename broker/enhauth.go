@@ -53,7 +53,7 @@ func (s *Server) enhancedAuth(c *conn, p *packet.Connect, id string) (code packe
 			return packet.NotAuthorized, xerr.Error(), nil
 		}
 		if done {
-			c.authMethod, c.authData = method, out
+			c.enh = &enhanced{method: method, data: out}
 			c.authz = auth.ClientInfo{ClientID: id, Username: user}
 			return 0, "", nil
 		}
@@ -83,45 +83,53 @@ func (s *Server) enhancedAuth(c *conn, p *packet.Connect, id string) (code packe
 	}
 }
 
+// enhanced is the state of a connection authenticated by an enhanced
+// authentication method: allocated only for those.
+type enhanced struct {
+	method string       // the method
+	data   []byte       // its final data, for CONNACK
+	reauth AuthExchange // a re-authentication in progress (reader only)
+}
+
 // onAuth handles AUTH after CONNACK: re-authentication [MQTT5-4.12.1-1]
 // with the method of the CONNECT, the exchange continuing over AUTH 0x18
 // packets while other packets flow; success is AUTH 0x00, failure
 // DISCONNECT 0x87 [MQTT5-4.12.1-2]. Without a method in CONNECT, AUTH is a
 // protocol error [MQTT5-4.12.0-7].
 func (c *conn) onAuth(p *packet.Auth) error {
-	if c.authMethod == "" {
+	if c.enh == nil {
 		return protocolError("AUTH without an authentication method")
 	}
-	if p.Properties.AuthMethod != c.authMethod { // [MQTT5-4.12.0-5]
+	if p.Properties.AuthMethod != c.enh.method { // [MQTT5-4.12.0-5]
 		return protocolError("AUTH with another authentication method")
 	}
 	switch {
-	case p.ReasonCode == packet.ReAuthenticate && c.reauth == nil:
+	case p.ReasonCode == packet.ReAuthenticate && c.enh.reauth == nil:
 		for _, e := range c.srv.cfg.EnhancedAuth {
-			if e.Method() == c.authMethod {
-				c.reauth = e.Start(c.authz.ClientID)
+			if e.Method() == c.enh.method {
+				c.enh.reauth = e.Start(c.authz.ClientID)
 			}
 		}
-		if c.reauth == nil {
+		if c.enh.reauth == nil {
 			return &packet.Error{Code: packet.BadAuthenticationMethod, Reason: "authentication method no longer configured"}
 		}
-	case p.ReasonCode == packet.ContinueAuthentication && c.reauth != nil:
+	case p.ReasonCode == packet.ContinueAuthentication && c.enh.reauth != nil:
 	default:
 		return protocolError("AUTH %s out of sequence", p.ReasonCode)
 	}
-	out, done, user, err := c.reauth.Next(bytes.Clone(p.Properties.AuthData))
+	out, done, user, err := c.enh.reauth.Next(bytes.Clone(p.Properties.AuthData))
 	if err != nil {
-		c.reauth = nil
+		c.enh.reauth = nil
 		c.srv.stats.auth.connectRefused.Add(1)
 		return &packet.Error{Code: packet.NotAuthorized, Reason: "re-authentication failed: " + err.Error()}
 	}
 	a := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
 	if done {
-		c.reauth = nil
+		c.enh.reauth = nil
 		a.ReasonCode = packet.Success
 		c.authz.Username = user
 	}
-	a.Properties.AuthMethod, a.Properties.AuthData = c.authMethod, out
+	a.Properties.AuthMethod, a.Properties.AuthData = c.enh.method, out
 	a.Properties.Set(packet.PropAuthMethod)
 	a.Properties.Set(packet.PropAuthData)
 	c.queue(a)

@@ -10,8 +10,14 @@ import (
 // (the connection is parked). When the socket becomes readable, its keep
 // alive expires, or it is closed, the connection is resumed by a new
 // goroutine, which reads and handles packets until the socket would block
-// again. Only plain TCP connections on Linux are parked (see
+// again. The poller's sweep (every sweepInterval) wakes the parked
+// connections whose keep alive has expired, so a parked connection holds
+// no timer. Only plain TCP connections on Linux are parked (see
 // poll_linux.go); the others keep a goroutine blocked in Read.
+
+// sweepInterval is the period of the poller's keep alive sweep: a parked
+// connection is closed at most this late.
+const sweepInterval = 250 * time.Millisecond
 
 // Parking states (parking.state).
 const (
@@ -29,11 +35,11 @@ type parking struct {
 	state atomic.Int32
 	token atomic.Uint64 // the poller's registration (0: none)
 	held  atomic.Int32  // bytes of an incomplete packet kept while parked
-	timer *time.Timer   // keep alive while parked, created at the first park
-	// deadline of the keep alive, as time since the server started (0:
-	// none set): one and a half keep alive intervals after the last
-	// complete packet [MQTT-3.1.2-24] [MQTT5-3.1.2-22].
-	deadline time.Duration
+	// deadline of the keep alive, in nanoseconds since the server started
+	// (0: none set): one and a half keep alive intervals after the last
+	// complete packet [MQTT-3.1.2-24] [MQTT5-3.1.2-22]. Written by the
+	// owner; the poller's sweep wakes a parked connection past it.
+	deadline atomic.Int64
 }
 
 // wake resumes a parked connection in a new goroutine; a connection that
@@ -72,16 +78,11 @@ func (c *conn) park() (bool, error) {
 		return false, nil
 	}
 	if c.rd.timeout > 0 {
-		now := time.Since(c.srv.started)
-		if pk.deadline == 0 {
-			pk.deadline = now + c.rd.timeout
-		} else if now >= pk.deadline {
+		now := int64(time.Since(c.srv.started))
+		if d := pk.deadline.Load(); d == 0 {
+			pk.deadline.Store(now + int64(c.rd.timeout))
+		} else if now >= d {
 			return false, errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
-		}
-		if pk.timer == nil {
-			pk.timer = time.AfterFunc(pk.deadline-now, c.wake)
-		} else {
-			pk.timer.Reset(pk.deadline - now)
 		}
 	}
 	if err := c.arm(p); err != nil {
@@ -102,9 +103,6 @@ func (c *conn) endParking() {
 		return
 	}
 	pk.state.Store(stEnded)
-	if pk.timer != nil {
-		pk.timer.Stop()
-	}
 	if tok := pk.token.Load(); tok != 0 {
 		c.srv.poll.unregister(tok)
 	}

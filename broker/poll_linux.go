@@ -3,6 +3,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,11 +23,12 @@ import (
 // slot and generation, never by pointer or file descriptor: an event that
 // arrives after its connection ended finds nothing.
 type poller struct {
-	epfd int
-	file *os.File
-	raw  syscall.RawConn
-	log  *slog.Logger
-	done chan struct{}
+	epfd    int
+	file    *os.File
+	raw     syscall.RawConn
+	log     *slog.Logger
+	started time.Time // the server's start: keep alive deadlines count from it
+	done    chan struct{}
 
 	mu    sync.Mutex
 	slots []pollSlot
@@ -37,7 +40,7 @@ type pollSlot struct {
 	gen uint32
 }
 
-func newPoller(log *slog.Logger) (*poller, error) {
+func newPoller(log *slog.Logger, started time.Time) (*poller, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -52,7 +55,7 @@ func newPoller(log *slog.Logger) (*poller, error) {
 		f.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{epfd: fd, file: f, raw: raw, log: log, done: make(chan struct{})}
+	p := &poller{epfd: fd, file: f, raw: raw, log: log, started: started, done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -72,8 +75,15 @@ func (p *poller) run() {
 		}
 	}
 	var batch []*conn
+	next := time.Now().Add(sweepInterval)
 	for {
-		if err := p.raw.Read(wait); err != nil {
+		n, werr = 0, nil
+		p.file.SetReadDeadline(next)
+		if err := p.raw.Read(wait); errors.Is(err, os.ErrDeadlineExceeded) {
+			batch = p.sweep(batch)
+			next = time.Now().Add(sweepInterval)
+			continue
+		} else if err != nil {
 			return // closed
 		}
 		if werr != nil {
@@ -94,6 +104,26 @@ func (p *poller) run() {
 		}
 		batch = batch[:0]
 	}
+}
+
+// sweep wakes the parked connections whose keep alive deadline has
+// passed; they find it and end.
+func (p *poller) sweep(batch []*conn) []*conn {
+	now := int64(time.Since(p.started))
+	p.mu.Lock()
+	for i := range p.slots {
+		if c := p.slots[i].c; c != nil && c.pk.state.Load() == stParked {
+			if d := c.pk.deadline.Load(); d != 0 && now >= d {
+				batch = append(batch, c)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for i, c := range batch {
+		c.wake()
+		batch[i] = nil
+	}
+	return batch[:0]
 }
 
 // close stops the poller once no connection is parked.

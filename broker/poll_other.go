@@ -6,13 +6,16 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 )
 
 // Connections are parked on Linux only: elsewhere each keeps a goroutine.
 
 type poller struct{}
 
-func newPoller(*slog.Logger) (*poller, error) { return nil, errors.New("no poller on this system") }
+func newPoller(*slog.Logger, time.Time) (*poller, error) {
+	return nil, errors.New("no poller on this system")
+}
 
 func (p *poller) close()            {}
 func (p *poller) unregister(uint64) {}

@@ -316,7 +316,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // nil if it cannot be started (connections then keep their goroutine).
 func (s *Server) poller() *poller {
 	s.pollOnce.Do(func() {
-		p, err := newPoller(s.log)
+		p, err := newPoller(s.log, s.started)
 		if err != nil {
 			s.log.Warn("idle connections are not parked", "err", err)
 			return

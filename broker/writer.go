@@ -259,6 +259,9 @@ func (c *conn) waitBacklog() error {
 	deadline := time.Now().Add(stallTimeout)
 	t := time.AfterFunc(stallTimeout, c.signalFlushed)
 	defer t.Stop()
+	if c.flushed == nil {
+		c.flushed = sync.NewCond(&c.mu)
+	}
 	for c.overBacklog() && time.Now().Before(deadline) {
 		c.waiters++
 		c.flushed.Wait()

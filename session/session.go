@@ -2,6 +2,7 @@ package session
 
 import (
 	"math"
+	"sync"
 	"time"
 
 	"github.com/tern-mq/tern/packet"
@@ -39,8 +40,11 @@ type Session struct {
 
 	retryAt time.Time // earliest flight retry deadline (zero: none)
 	stats   Stats
-	scratch packet.Publish // for sizing
 }
+
+// sizing holds the PUBLISH values publishSize encodes into: pooled, so
+// that a session does not hold one.
+var sizing = sync.Pool{New: func() any { return new(packet.Publish) }}
 
 // New returns a disconnected session with no state.
 func New(cfg Config) *Session {
@@ -438,8 +442,10 @@ func (s *Session) publishSize(d *Delivery) int {
 	if d.QoS > 0 {
 		o.PacketID = 1
 	}
-	o.Publish(&s.scratch)
-	n := packet.Size(&s.scratch, s.version)
-	s.scratch = packet.Publish{}
+	p := sizing.Get().(*packet.Publish)
+	o.Publish(p)
+	n := packet.Size(p, s.version)
+	*p = packet.Publish{}
+	sizing.Put(p)
 	return n
 }

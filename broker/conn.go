@@ -128,7 +128,11 @@ func (c *conn) finalWrite(p packet.Packet, err error) {
 		if !c.closed.Load() {
 			c.nc.Write(b)
 		}
+		// Closed before a writer waiting for wmu can write after the
+		// DISCONNECT.
+		c.close(err)
 		c.wmu.Unlock()
+		return
 	}
 	c.close(err)
 }

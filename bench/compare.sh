@@ -165,7 +165,7 @@ fi
 # by run, the data directory under the work directory (check it is on a
 # disk, not tmpfs). Not a default scenario; its summary (medians, min–max)
 # is printed, not put into the document.
-pmetric() { grep -o "\"$1\": [0-9.e+]*" "$2" | head -1 | awk '{print $2}'; }
+pmetric() { { grep -o "\"$1\": [0-9.e+]*" "$2" || true; } | head -1 | awk '{print $2}'; }
 pmedian() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%.0f (%.0f–%.0f)", v[int((NR+1)/2)], v[1], v[NR]; else printf "-"}'; }
 if [[ " $SCENARIOS " == *" persistent "* ]]; then
 	PDIR=$RES/persistent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -169,5 +170,33 @@ func TestGuardBounded(t *testing.T) {
 	c, _ := addrKey(&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1")})
 	if a != b || a.Bits() != 64 || c.String() != "192.0.2.1/32" {
 		t.Fatalf("keys %v %v %v", a, b, c)
+	}
+}
+
+// The refusals of the connection rate and the bans are in /metrics.
+func TestGuardMetrics(t *testing.T) {
+	s, addr := proxiedServer(t, Config{ConnectionRate: 0.01, ConnectionBurst: 1, BanThreshold: 2, BanDuration: time.Hour})
+	hs := httptest.NewServer(s.AdminHandler())
+	defer hs.Close()
+	dialFrom(t, addr, "192.0.2.50", packet.V5).mustConnect("m", true)
+	for range 3 { // two beyond the rate ban the address; the third is refused as banned
+		c := dialFrom(t, addr, "192.0.2.50", packet.V5)
+		c.send(&packet.Connect{Version: packet.V5, CleanStart: true, ClientID: "m2"})
+		c.expectClosed()
+	}
+	mf := scrape(t, hs.URL)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"tern_limit_refusals_total", []string{"kind", "connection rate"}, 2},
+		{"tern_limit_refusals_total", []string{"kind", "banned"}, 1},
+		{"tern_bans_total", []string{"banned", "address"}, 1},
+		{"tern_bans_total", []string{"banned", "client identifier"}, 0},
+	} {
+		if got := value(mf, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
 }

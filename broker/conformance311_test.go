@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
+	"strings"
 	"testing"
 	"time"
 
@@ -764,6 +764,27 @@ func TestTakeoverResends_MQTT_4_4_0_1(t *testing.T) {
 			c.expectDisconnect(packet.SessionTakenOver)
 		} else {
 			c.expectClosed()
+		}
+	})
+}
+
+// [MQTT-4.6.0-6] [MQTT5-4.6.0-6] a client that receives what it publishes
+// (its writer drains its session while its reader accepts the next
+// messages) still has its messages forwarded in order.
+func TestOrderedOwnPublications_MQTT_4_6_0_6(t *testing.T) {
+	forVersions(t, func(t *testing.T, v packet.Version) {
+		_, addr := startServer(t, Config{})
+		c := dial(t, addr, v)
+		c.mustConnect("self", true)
+		c.subscribe(1, "self", 0)
+		const n = 400
+		for i := range n {
+			c.send(&packet.Publish{Topic: "self", Payload: []byte(fmt.Sprintf("%d-%0100d", i, i))})
+		}
+		for i := range n {
+			if p := c.recvPublish(); !strings.HasPrefix(string(p.Payload), fmt.Sprintf("%d-", i)) {
+				t.Fatalf("message %d is %.10q", i, p.Payload)
+			}
 		}
 	})
 }

@@ -255,6 +255,7 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 	s.log.Info("client connected", "client", id, "remote", c.remote, "version", p.Version.String(),
 		"clean", p.CleanStart, "keepalive", p.KeepAlive, "session_present", present, "takeover", old != nil)
 	if old != nil {
+		old.pipe.barrier(c, a.barrier)
 		old.disconnectWith(errTakenOver)
 	}
 	c.kick()
@@ -274,6 +275,7 @@ type attachment struct {
 	now             time.Time
 
 	old     *conn               // the connection taken over, if any
+	barrier uint64              // c's hold released by old's pipeline
 	present bool                // Session Present
 	rec     store.SessionRecord // to save
 	publish []*session.Message  // wills to publish
@@ -363,6 +365,13 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	}
 	cl.sess.Connected(now, gen, a.peer)
 	c.attached.Store(true)
+	if old0 != nil {
+		// Nothing goes out on c before the commits still in flight for
+		// the connection taken over are durable (see barrier).
+		c.mu.Lock()
+		a.barrier = c.hq.take(0)
+		c.mu.Unlock()
+	}
 	cl.conn = c
 	cl.inbox.openFor(c)
 	a.rec = s.recordLocked(cl)

@@ -217,6 +217,25 @@ func (p *pipeline) push(c *conn, b *fanout) {
 	}
 }
 
+// barrier releases hold id of c, the connection that took over the
+// session of p's connection, once every commit in p is durable: a packet
+// of the new connection may depend on them (a QoS 2 PUBLISH sent again
+// gets PUBREC because the old connection accepted it; a PUBREL goes out
+// because a PUBREC received on the old one is stored). A failure of those
+// commits closes c.
+func (p *pipeline) barrier(c *conn, id uint64) {
+	p.mu.Lock()
+	if p.running {
+		b := getFanout()
+		b.held = append(b.held, heldRef{c, id})
+		p.q = append(p.q, b) // beyond the limit: never waits
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	c.unhold(id)
+}
+
 // pop removes the oldest commit, or returns nil and marks the goroutine
 // stopped when none is left.
 func (p *pipeline) pop() *fanout {

@@ -274,3 +274,32 @@ func TestApplyFailureNoAck(t *testing.T) {
 		t.Fatalf("got %v, want DISCONNECT", got)
 	}
 }
+
+// A connection taking a session over writes nothing, CONNACK included,
+// before the commits still in flight for the connection it replaces are
+// durable: the PUBREC of a QoS 2 PUBLISH sent again must not precede the
+// write of the first one.
+func TestTakeoverWaitsForCommits(t *testing.T) {
+	st := newPipeStore()
+	addr, stop := runOn(t, Config{Store: st})
+	t.Cleanup(func() { st.Close() })
+	t.Cleanup(stop)
+	t.Cleanup(st.completeAll) // before stop
+	sub := dial(t, addr, packet.V311)
+	sub.mustConnect("sub", true)
+	sub.subscribe(1, "p", 2)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", false)
+	base := st.ordered()
+	pub.send(&packet.Publish{Topic: "p", QoS: 2, PacketID: 1, Payload: []byte("x")})
+	c := st.await(t, base+1)
+	again := dial(t, addr, packet.V311)
+	again.send(&packet.Connect{Version: packet.V311, ClientID: "pub", KeepAlive: 60})
+	again.expectNothing(100 * time.Millisecond)
+	c.done <- nil
+	if ack, ok := again.recv().(*packet.Connack); !ok || !ack.SessionPresent {
+		t.Fatalf("got %+v, want CONNACK with the session present", ack)
+	}
+	again.send(&packet.Publish{Topic: "p", QoS: 2, PacketID: 1, Dup: true, Payload: []byte("x")})
+	again.recvAck(packet.PUBREC)
+}

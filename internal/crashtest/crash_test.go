@@ -343,6 +343,18 @@ func crash(t *testing.T, bin, durability string, kills int) {
 	sub2 := &record{seqs: map[int][]int{}}
 	var sessionLost atomic.Int64
 	var connects atomic.Int64
+	var connMu sync.Mutex
+	connNums := map[*paho.Client]int64{}
+	connOf := func(c *paho.Client) int64 { // numbered in order of first message
+		connMu.Lock()
+		defer connMu.Unlock()
+		n, ok := connNums[c]
+		if !ok {
+			n = int64(len(connNums) + 1)
+			connNums[c] = n
+		}
+		return n
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	u, _ := url.Parse("mqtt://" + b.addr)
@@ -372,8 +384,12 @@ func crash(t *testing.T, bin, durability string, kills int) {
 		ClientConfig: paho.ClientConfig{
 			ClientID: "sub2",
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-				sub2.arrived(pr.Packet.Topic, pr.Packet.Payload, arrival{pr.Packet.PacketID, pr.Packet.Duplicate(), connects.Load()})
-				sub2.note(pr.Packet.Topic, pr.Packet.Payload, fmt.Sprintf("%s id=%d dup=%v conn=%d", time.Now().Format("15:04:05.000"), pr.Packet.PacketID, pr.Packet.Duplicate(), connects.Load()))
+				// The connection is told by the client that received the
+				// message: OnConnectionUp may run after a reconnection's
+				// first messages arrive.
+				conn := connOf(pr.Client)
+				sub2.arrived(pr.Packet.Topic, pr.Packet.Payload, arrival{pr.Packet.PacketID, pr.Packet.Duplicate(), conn})
+				sub2.note(pr.Packet.Topic, pr.Packet.Payload, fmt.Sprintf("%s id=%d dup=%v conn=%d", time.Now().Format("15:04:05.000"), pr.Packet.PacketID, pr.Packet.Duplicate(), conn))
 				sub2.add(pr.Packet.Topic, pr.Packet.Payload)
 				return true, nil
 			}},

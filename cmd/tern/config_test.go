@@ -588,3 +588,18 @@ func connectID(t *testing.T, addr, id string) packet.ReasonCode {
 	}
 	return r.(*packet.Connack).ReasonCode
 }
+
+func TestLogFormat(t *testing.T) {
+	var b strings.Builder
+	log, err := newLogger(&b, "json", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("client connected", "client", "c1", "remote", "127.0.0.1:5")
+	if !strings.HasPrefix(b.String(), "{") || !strings.Contains(b.String(), `"client":"c1"`) {
+		t.Fatalf("json log line: %s", b.String())
+	}
+	if _, err := newLogger(&b, "xml", slog.LevelInfo); err == nil || !strings.Contains(err.Error(), "log-format") {
+		t.Fatalf("format xml: %v", err)
+	}
+}

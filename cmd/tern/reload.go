@@ -2,12 +2,27 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/tern-mq/tern/broker"
 )
+
+// newLogger returns the logger of tern serve: format "text" (key=value)
+// or "json", one object per line.
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
 
 // commandLine records the flags set in fs, with their values, so that the
 // configuration can be read again as at start-up.

@@ -24,9 +24,10 @@ const shutdownTimeout = 10 * time.Second
 
 func newServeCmd() *cobra.Command {
 	var (
-		opts     serveOptions
-		logLevel string
-		storage  storageFlags
+		opts      serveOptions
+		logLevel  string
+		logFormat string
+		storage   storageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -63,7 +64,10 @@ server"), then it stops.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, level)
+			if err != nil {
+				return err
+			}
 			st, err := storage.open(log)
 			if err != nil {
 				return err
@@ -80,6 +84,7 @@ server"), then it stops.`,
 	}
 	opts.register(cmd.Flags())
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text (key=value) or json")
 	storage.register(cmd.Flags())
 	return cmd
 }

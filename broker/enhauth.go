@@ -50,6 +50,7 @@ func (s *Server) enhancedAuth(c *conn, p *packet.Connect, id string) (code packe
 		out, done, user, xerr := ex.Next(in)
 		if xerr != nil { // [MQTT5-4.12.0-4]
 			s.stats.auth.connectRefused.Add(1)
+			s.violation(c, "", "failed login")
 			return packet.NotAuthorized, xerr.Error(), nil
 		}
 		if done {

@@ -218,14 +218,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // AdminHandler serves the administration endpoints: /metrics (Prometheus
 // text format: the Collector, with the Go runtime and process metrics),
-// /healthz (200 while the process runs) and /readyz (200 while the server
-// serves at least one listener and is not shutting down, else 503).
+// /healthz (200 while the process runs), /readyz (200 while the server
+// serves at least one listener and is not shutting down, else 503), and
+// read-only JSON: GET /clients (Clients) and GET /subscriptions
+// (Subscriptions), as {"time": ..., "items": [...]}.
 func (s *Server) AdminHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collector(), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /clients", serveJSON(s.Clients))
+	mux.Handle("GET /subscriptions", serveJSON(s.Subscriptions))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

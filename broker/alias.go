@@ -58,7 +58,12 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 // they are written, under the client's lock, so a mapping is always
 // defined on the wire before it is used.
 type outAliases struct {
-	max     uint16
+	max uint16
+	t   *aliasTable // made when the first alias is assigned
+}
+
+// aliasTable is the state of a connection's outbound topic aliases.
+type aliasTable struct {
 	byTopic map[string]uint16
 	topics  []string // by alias
 	next    uint16   // the alias to assign or replace next, 1..max
@@ -72,37 +77,40 @@ const minAliasTopic = 4
 // prepare sets the alias of p (cl.mu held). A new mapping takes effect
 // with commit, once p is encoded.
 func (o *outAliases) prepare(p *packet.Publish) {
-	o.pendAlias = 0
+	t := o.t
+	if t != nil {
+		t.pendAlias = 0
+	}
 	if o.max == 0 || len(p.Topic) < minAliasTopic {
 		return
 	}
-	if a, ok := o.byTopic[p.Topic]; ok {
+	if t == nil {
+		t = &aliasTable{next: 1, byTopic: make(map[string]uint16, o.max), topics: make([]string, o.max+1)}
+		o.t = t
+	}
+	if a, ok := t.byTopic[p.Topic]; ok {
 		p.Topic = ""
 		p.Properties.TopicAlias = a
 		p.Properties.Set(packet.PropTopicAlias)
 		return
 	}
-	if o.next == 0 {
-		o.next = 1
-		o.byTopic = make(map[string]uint16, o.max)
-		o.topics = make([]string, o.max+1)
-	}
-	o.pendTopic, o.pendAlias = p.Topic, o.next
-	p.Properties.TopicAlias = o.next
+	t.pendTopic, t.pendAlias = p.Topic, t.next
+	p.Properties.TopicAlias = t.next
 	p.Properties.Set(packet.PropTopicAlias)
 }
 
 // commit records the mapping prepare set, after the PUBLISH was encoded.
 func (o *outAliases) commit() {
-	a := o.pendAlias
-	if a == 0 {
+	t := o.t
+	if t == nil || t.pendAlias == 0 {
 		return
 	}
-	if old := o.topics[a]; old != "" {
-		delete(o.byTopic, old)
+	a := t.pendAlias
+	if old := t.topics[a]; old != "" {
+		delete(t.byTopic, old)
 	}
-	o.topics[a] = o.pendTopic // the message's topic: immutable, not copied
-	o.byTopic[o.pendTopic] = a
-	o.next = o.next%o.max + 1
-	o.pendTopic, o.pendAlias = "", 0
+	t.topics[a] = t.pendTopic // the message's topic: immutable, not copied
+	t.byTopic[t.pendTopic] = a
+	t.next = t.next%o.max + 1
+	t.pendTopic, t.pendAlias = "", 0
 }

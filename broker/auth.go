@@ -40,6 +40,8 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 		} else {
 			r = auth.Denied(packet.NotAuthorized, "no verified client certificate with a Common Name")
 		}
+	} else if _, all := s.cfg.Authenticator.(auth.AllowAll); all {
+		r = auth.Accepted // the default: no context (and its timer) per CONNECT
 	} else {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
 		r, err = s.cfg.Authenticator.Authenticate(ctx, auth.ConnInfo{

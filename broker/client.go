@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -252,8 +253,10 @@ func (s *Server) connect(c *conn, p *packet.Connect) error {
 			s.log.Error("saving session", "client", id, "err", err)
 		}
 	}
-	s.log.Info("client connected", "client", id, "remote", c.remote, "version", p.Version.String(),
-		"clean", p.CleanStart, "keepalive", p.KeepAlive, "session_present", present, "takeover", old != nil)
+	// Attributes, not arguments: nothing is boxed, nothing built below info.
+	s.log.LogAttrs(s.ctx, slog.LevelInfo, "client connected", slog.String("client", id), slog.String("remote", c.remote),
+		slog.String("version", p.Version.String()), slog.Bool("clean", p.CleanStart), slog.Int("keepalive", int(p.KeepAlive)),
+		slog.Bool("session_present", present), slog.Bool("takeover", old != nil))
 	if old != nil {
 		old.pipe.barrier(c, a.barrier)
 		old.disconnectWith(errTakenOver)

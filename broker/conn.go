@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -43,20 +44,20 @@ type conn struct {
 
 	// Set by the reader when CONNECT is accepted, before any writer can run
 	// for the client; read-only afterwards.
-	cl      *client
-	gen     uint64
-	version packet.Version
-	maxOut  int // the client's Maximum Packet Size (0: none)
-	authz   auth.ClientInfo
-	bucket  tokenBucket // publish rate limit, reader only
-	ctr     connCounters
-	denials int            // refusals of the Authorizer, reader only
-	slots   *listenerSlots // its listener's open connections (Server.mu)
+	cl          *client
+	gen         uint64
+	version     packet.Version
+	problemInfo bool // a Reason String may be sent (set with cl)
+	maxOut      int  // the client's Maximum Packet Size (0: none)
+	authz       auth.ClientInfo
+	bucket      tokenBucket // publish rate limit, reader only
+	ctr         connCounters
+	denials     int            // refusals of the Authorizer, reader only
+	slots       *listenerSlots // its listener's open connections (Server.mu)
 
-	aliases     []string   // inbound topic aliases, by alias; the reader's only
-	problemInfo bool       // a Reason String may be sent (set with cl)
-	outAlias    outAliases // outbound topic aliases (cl.mu held)
-	enh         *enhanced  // enhanced authentication, if the client uses it
+	aliases  []string   // inbound topic aliases, by alias; the reader's only
+	outAlias outAliases // outbound topic aliases (cl.mu held)
+	enh      *enhanced  // enhanced authentication, if the client uses it
 
 	mu       sync.Mutex // guards ctl, stopped, waiters
 	flushed  *sync.Cond // signalled (with mu) when a writer ends a flush; made by the first wait
@@ -204,7 +205,8 @@ func (c *conn) finish(reason *error, parked *bool) {
 	if cl := c.cl; cl != nil && c.attached.Load() {
 		c.srv.stats.connected.Add(-1)
 		cl.detach(c, err)
-		c.srv.log.Info("client disconnected", "client", cl.id, "remote", c.remote, "reason", reasonText(err))
+		c.srv.log.LogAttrs(c.srv.ctx, slog.LevelInfo, "client disconnected", slog.String("client", cl.id),
+			slog.String("remote", c.remote), slog.String("reason", reasonText(err)))
 	} else {
 		c.srv.log.Debug("connection closed before CONNECT", "remote", c.remote, "reason", reasonText(err))
 	}
@@ -230,9 +232,6 @@ func reasonText(err error) string {
 
 // run reads and handles CONNECT; nil means the client is connected.
 func (c *conn) run() error {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
 	if a := c.nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 	}

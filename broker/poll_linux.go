@@ -177,12 +177,12 @@ func (p *poller) lookupLocked(tok uint64) *conn {
 type fdState struct {
 	raw   syscall.RawConn
 	fdFn  func(fd uintptr)
-	op    int // fdRead, or an EPOLL_CTL_ operation
-	epfd  int
-	ev    unix.EpollEvent
 	buf   []byte
-	n     int
 	errno error
+	ev    unix.EpollEvent
+	n     int32
+	op    int32 // fdRead, or an EPOLL_CTL_ operation
+	epfd  int32
 }
 
 const fdRead = -1
@@ -203,13 +203,14 @@ func newParking(nc net.Conn) *parking {
 	pk.fdFn = func(fd uintptr) {
 		if pk.op == fdRead {
 			for {
-				pk.n, pk.errno = unix.Read(int(fd), pk.buf)
+				n, errno := unix.Read(int(fd), pk.buf)
+				pk.n, pk.errno = int32(n), errno
 				if pk.errno != unix.EINTR {
 					return
 				}
 			}
 		}
-		pk.errno = unix.EpollCtl(pk.epfd, pk.op, int(fd), &pk.ev)
+		pk.errno = unix.EpollCtl(int(pk.epfd), int(pk.op), int(fd), &pk.ev)
 	}
 	return pk
 }
@@ -231,7 +232,7 @@ func (pk *parking) read(b []byte) (int, error) {
 	case pk.n == 0:
 		return 0, io.EOF
 	}
-	return pk.n, nil
+	return int(pk.n), nil
 }
 
 // arm registers the socket with p, or re-arms it, for one readiness event.
@@ -244,7 +245,7 @@ func (c *conn) arm(p *poller) error {
 		pk.token.Store(tok)
 		pk.op = unix.EPOLL_CTL_ADD
 	}
-	pk.epfd = p.epfd
+	pk.epfd = int32(p.epfd)
 	pk.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
 		Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
 	if err := pk.raw.Control(pk.fdFn); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,67 @@ func (c *Certificates) Reload() error {
 		c.cas.Store(pool)
 	}
 	return nil
+}
+
+// Watch reloads the files when they change: every interval it compares
+// their modification times and sizes with those of the last look, and
+// after a change calls Reload (a failed load, say of a file half
+// written, keeps the previous certificate and is tried again at the next
+// change or the next look). Each reload is logged. It returns at once;
+// stop ends the watch.
+func (c *Certificates) Watch(interval time.Duration, log *slog.Logger) (stop func()) {
+	if log == nil {
+		log = slog.Default()
+	}
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		last, failed := c.stamp(), false
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			now := c.stamp()
+			if now == last && !failed {
+				continue
+			}
+			last = now
+			if err := c.Reload(); err != nil {
+				if !failed {
+					log.Error("TLS files changed but do not load: the previous certificate stays", "err", err)
+				}
+				failed = true
+				continue
+			}
+			failed = false
+			log.Info("TLS files changed: certificate reloaded", "cert", c.certFile)
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
+}
+
+// stamp identifies the current version of the files: their modification
+// times and sizes.
+func (c *Certificates) stamp() string {
+	var b strings.Builder
+	for _, f := range []string{c.certFile, c.keyFile, c.caFile} {
+		if f == "" {
+			continue
+		}
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%d:%d;", fi.ModTime().UnixNano(), fi.Size())
+		} else {
+			b.WriteString("missing;")
+		}
+	}
+	return b.String()
 }
 
 // TLSConfig returns a server configuration: TLS 1.2 at least, the current

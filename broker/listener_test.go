@@ -298,3 +298,33 @@ func pahoRoundTrip(t *testing.T, o *mqtt.ClientOptions) {
 		t.Fatal("no message")
 	}
 }
+
+// Watch reloads the certificate when its files change, without SIGHUP.
+func TestCertificatesWatch(t *testing.T) {
+	ca := newCA(t, "ca")
+	dir := t.TempDir()
+	cf, kf, _ := writeServerFiles(t, dir, ca, "first", nil)
+	certs, err := LoadCertificates(cf, kf, "")
+	must(t, err)
+	stop := certs.Watch(5*time.Millisecond, testLogger())
+	defer stop()
+	ln := tls.NewListener(loopback(t), certs.TLSConfig())
+	serveOn(t, Config{}, ln)
+	cn := func() string {
+		c, err := tlsClient(t, ln.Addr().String(), &tls.Config{RootCAs: ca.pool}, packet.V311)
+		must(t, err)
+		defer c.nc.Close()
+		c.mustConnect("w", true)
+		return c.nc.(*tls.Conn).ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := cn(); got != "first" {
+		t.Fatalf("certificate %q", got)
+	}
+	writeServerFiles(t, dir, ca, "second", nil)
+	eventually(t, "the new certificate served", func() bool { return cn() == "second" })
+	// A broken key file keeps the certificate in force.
+	must(t, os.WriteFile(kf, []byte("garbage"), 0o600))
+	if got := cn(); got != "second" {
+		t.Fatalf("after a broken key: certificate %q", got)
+	}
+}

@@ -35,6 +35,8 @@ type serveOptions struct {
 	proxyProtocol      []string
 	proxyHeaderTimeout time.Duration
 
+	certs *broker.Certificates // the TLS files, once the listeners are open
+
 	// rereadLimits reads the limits again on SIGHUP (nil: they stay).
 	rereadLimits func() (broker.Limits, error)
 
@@ -366,6 +368,7 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 			return nil, nil, err
 		}
 		reload = certs.Reload
+		o.certs = certs
 	}
 	if o.certAsUser && o.clientCA == "" {
 		return nil, nil, errors.New("--use-identity-as-username needs --client-ca")

@@ -19,6 +19,10 @@ import (
 
 func init() { subcommands = append(subcommands, newServeCmd) }
 
+// certWatchInterval is the period at which the TLS files are checked for
+// changes (reloaded when they change, as on SIGHUP).
+const certWatchInterval = 2 * time.Second
+
 // shutdownTimeout bounds the graceful shutdown on SIGINT or SIGTERM.
 const shutdownTimeout = 10 * time.Second
 
@@ -123,6 +127,10 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 				log.Warn("anonymous access allowed on a listener open beyond this machine", "listen", ln.Addr().String())
 			}
 		}
+	}
+	if o.certs != nil {
+		stopWatch := o.certs.Watch(certWatchInterval, log)
+		defer stopWatch()
 	}
 	stopHUP := onSIGHUP(log, reload, reloadTLS, o.limitsReload(srv))
 	defer stopHUP()

@@ -38,7 +38,7 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 		if cn, ok := ic.certUsername(); ok {
 			r, username = auth.Accepted, cn
 		} else {
-			r = auth.Denied(packet.NotAuthorized, "no verified client certificate with a Common Name")
+			r = auth.Denied(packet.NotAuthorized, "no verified client certificate with the identity field ("+string(ic.from)+")")
 		}
 	} else if _, all := s.cfg.Authenticator.(auth.AllowAll); all {
 		r = auth.Accepted // the default: no context (and its timer) per CONNECT

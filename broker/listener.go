@@ -155,9 +155,36 @@ func (c *Certificates) TLSConfig(nextProtos ...string) *tls.Config {
 // and the Authenticator is not asked (Mosquitto's use_identity_as_username).
 // A connection without a verified certificate is refused with Not
 // authorized.
-func IdentityListener(ln net.Listener) net.Listener { return identityListener{ln} }
+func IdentityListener(ln net.Listener) net.Listener { return identityListener{ln, IdentityCommonName} }
 
-type identityListener struct{ net.Listener }
+// Identity names the field of a client certificate that IdentityListenerFrom
+// takes as the user name.
+type Identity string
+
+// Identities of a client certificate.
+const (
+	IdentityCommonName Identity = "cn"        // the subject's Common Name
+	IdentityDNSName    Identity = "san-dns"   // the first DNS name of the Subject Alternative Names
+	IdentityEmail      Identity = "san-email" // the first email address of the SANs
+	IdentityURI        Identity = "san-uri"   // the first URI of the SANs (SPIFFE IDs, say)
+)
+
+// IdentityListenerFrom is IdentityListener with the user name taken from
+// the field from of the verified client certificate; a certificate
+// without that field is refused with Not authorized. An unknown Identity
+// is an error.
+func IdentityListenerFrom(ln net.Listener, from Identity) (net.Listener, error) {
+	switch from {
+	case IdentityCommonName, IdentityDNSName, IdentityEmail, IdentityURI:
+		return identityListener{ln, from}, nil
+	}
+	return nil, fmt.Errorf("broker: unknown certificate identity %q (want cn, san-dns, san-email or san-uri)", from)
+}
+
+type identityListener struct {
+	net.Listener
+	from Identity
+}
 
 func (l identityListener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
@@ -169,19 +196,39 @@ func (l identityListener) Accept() (net.Conn, error) {
 		nc.Close()
 		return nil, errors.New("broker: IdentityListener needs a TLS listener")
 	}
-	return &identityConn{tc}, nil
+	return &identityConn{tc, l.from}, nil
 }
 
-type identityConn struct{ *tls.Conn }
+type identityConn struct {
+	*tls.Conn
+	from Identity
+}
 
-// certUsername returns the Common Name of the verified client certificate.
+// certUsername returns the identity of the verified client certificate.
 func (c *identityConn) certUsername() (string, bool) {
 	cs := c.ConnectionState()
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return "", false
 	}
-	cn := cs.VerifiedChains[0][0].Subject.CommonName
-	return cn, cn != ""
+	cert := cs.VerifiedChains[0][0]
+	var name string
+	switch c.from {
+	case IdentityDNSName:
+		if len(cert.DNSNames) > 0 {
+			name = cert.DNSNames[0]
+		}
+	case IdentityEmail:
+		if len(cert.EmailAddresses) > 0 {
+			name = cert.EmailAddresses[0]
+		}
+	case IdentityURI:
+		if len(cert.URIs) > 0 {
+			name = cert.URIs[0].String()
+		}
+	default:
+		name = cert.Subject.CommonName
+	}
+	return name, name != ""
 }
 
 // WebSocketPath is the HTTP path of MQTT over WebSocket.

@@ -13,15 +13,18 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
 )
 
@@ -59,7 +62,7 @@ func newCA(t *testing.T, name string) *testCA {
 
 // issue returns a certificate for 127.0.0.1 (server) or a client, as PEM
 // and as a tls.Certificate.
-func (ca *testCA) issue(t *testing.T, cn string, client bool) (certPEM, keyPEM []byte, tc tls.Certificate) {
+func (ca *testCA) issue(t *testing.T, cn string, client bool, mods ...func(*x509.Certificate)) (certPEM, keyPEM []byte, tc tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -74,6 +77,9 @@ func (ca *testCA) issue(t *testing.T, cn string, client bool) (certPEM, keyPEM [
 	}
 	if client {
 		tmpl.ExtKeyUsage, tmpl.IPAddresses = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
+	}
+	for _, m := range mods {
+		m(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -327,4 +333,67 @@ func TestCertificatesWatch(t *testing.T) {
 	if got := cn(); got != "second" {
 		t.Fatalf("after a broken key: certificate %q", got)
 	}
+}
+
+// IdentityListenerFrom takes the user name from a Subject Alternative Name.
+func TestMutualTLSIdentityFromSAN(t *testing.T) {
+	ca, clients := newCA(t, "server-ca"), newCA(t, "client-ca")
+	cf, kf, caf := writeServerFiles(t, t.TempDir(), ca, "server", clients)
+	certs, err := LoadCertificates(cf, kf, caf)
+	must(t, err)
+	if _, err := IdentityListenerFrom(nil, "serial"); err == nil {
+		t.Fatal("an unknown identity accepted")
+	}
+	for _, tc := range []struct {
+		from Identity
+		mod  func(*x509.Certificate)
+	}{
+		{IdentityDNSName, func(c *x509.Certificate) { c.DNSNames = []string{"alice", "other"} }},
+		{IdentityEmail, func(c *x509.Certificate) { c.EmailAddresses = []string{"alice"} }},
+		{IdentityURI, func(c *x509.Certificate) { c.URIs = []*url.URL{{Scheme: "spiffe", Host: "alice"}} }},
+	} {
+		rec := &usernames{}
+		ln, err := IdentityListenerFrom(tls.NewListener(loopback(t), certs.TLSConfig()), tc.from)
+		must(t, err)
+		serveOn(t, Config{Authorizer: rec}, ln)
+		_, _, good := clients.issue(t, "cn-not-used", true, tc.mod)
+		c, err := tlsClient(t, ln.Addr().String(), &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{good}}, packet.V5)
+		must(t, err)
+		c.mustConnect("san", true)
+		c.subscribe(1, "x", 0)
+		want := "alice"
+		if tc.from == IdentityURI {
+			want = "spiffe://alice"
+		}
+		if got := rec.last(); got != want {
+			t.Fatalf("%s: user name %q, want %q", tc.from, got, want)
+		}
+		// A certificate without the field: Not authorized.
+		_, _, bare := clients.issue(t, "alice", true)
+		c, err = tlsClient(t, ln.Addr().String(), &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{bare}}, packet.V5)
+		must(t, err)
+		if ack := c.connect("bare", true); ack.ReasonCode != packet.NotAuthorized {
+			t.Fatalf("%s without the field: CONNACK %#x, want 0x87", tc.from, byte(ack.ReasonCode))
+		}
+	}
+}
+
+// usernames is an Authorizer that allows everything and records the last
+// user name asked about.
+type usernames struct {
+	mu   sync.Mutex
+	name string
+}
+
+func (u *usernames) Allow(_ context.Context, c auth.ClientInfo, _ auth.Action, _ string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.name = c.Username
+	return true
+}
+
+func (u *usernames) last() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.name
 }

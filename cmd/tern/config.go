@@ -23,14 +23,15 @@ import (
 // serveOptions are the options of tern serve, from flags and the
 // configuration file.
 type serveOptions struct {
-	listen     []string
-	tlsListen  []string
-	wsListen   []string
-	wssListen  []string
-	certFile   string
-	keyFile    string
-	clientCA   string
-	certAsUser bool
+	listen       []string
+	tlsListen    []string
+	wsListen     []string
+	wssListen    []string
+	certFile     string
+	keyFile      string
+	clientCA     string
+	certAsUser   bool
+	identityFrom string
 
 	proxyProtocol      []string
 	proxyHeaderTimeout time.Duration
@@ -115,6 +116,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.keyFile, "key", "", "PEM private key of --cert; reloaded on SIGHUP")
 	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: TLS clients must present a certificate they sign (mutual TLS); reloaded on SIGHUP")
 	fs.BoolVar(&o.certAsUser, "use-identity-as-username", false, "with --client-ca: the client certificate's Common Name is the user name, and no password is asked")
+	fs.StringVar(&o.identityFrom, "identity-from", string(broker.IdentityCommonName), "with --use-identity-as-username: the certificate field that is the user name: cn, san-dns, san-email or san-uri (the first of its kind)")
 	fs.StringVar(&o.configFile, "config", "", "YAML configuration file (see docs/configuration.md); flags override it")
 	fs.IntVar(&o.maxConnections, "max-connections", 0, "most open network connections; more are closed at once (0: no bound)")
 	fs.IntVar(&o.maxPacketSize, "max-packet-size", broker.DefaultMaxPacketSize, "largest packet accepted, in bytes")
@@ -401,7 +403,9 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 		}
 		ln = tls.NewListener(ln, certs.TLSConfig())
 		if o.certAsUser {
-			ln = broker.IdentityListener(ln)
+			if ln, err = broker.IdentityListenerFrom(ln, broker.Identity(o.identityFrom)); err != nil {
+				return lns, nil, err
+			}
 		}
 		lns = append(lns, ln)
 	}

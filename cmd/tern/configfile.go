@@ -69,6 +69,7 @@ var configKeys = map[string]configKey{
 	"mqtt.server_keep_alive":              {flag: "server-keep-alive"},
 
 	// Listener options and limits of the operations guide.
+	"tls.identity_from":                   {flag: "identity-from", enum: []string{"cn", "san-dns", "san-email", "san-uri"}},
 	"log_format":                          {flag: "log-format", enum: []string{"text", "json"}},
 	"listeners.proxy_protocol":            {flag: "proxy-protocol"},
 	"listeners.proxy_header_timeout":      {flag: "proxy-header-timeout"},

@@ -141,8 +141,11 @@ func (c *conn) finalWrite(p packet.Packet, err error) {
 // disconnectWith ends the connection, sending DISCONNECT with the reason
 // code of err first to an MQTT 5 client.
 func (c *conn) disconnectWith(err error) {
-	var pe *packet.Error
-	if c.attached.Load() && c.version == packet.V5 && errors.As(err, &pe) {
+	if !c.attached.Load() || c.version != packet.V5 {
+		c.close(err)
+		return
+	}
+	if pe, ok := errors.AsType[*packet.Error](err); ok { // no reflection, unlike errors.As
 		d := &packet.Disconnect{ReasonCode: pe.Code}
 		withReason(&d.Properties, d, c.problemInfo, pe.Reason, c.maxOut)
 		c.finalWrite(d, err)
@@ -215,9 +218,11 @@ func (c *conn) finish(reason *error, parked *bool) {
 }
 
 func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	_, ok := errors.AsType[net.Error](err)
+	return ok
 }
 
 func reasonText(err error) string {

@@ -202,6 +202,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLimits, s.stats.limits.connRate.Load(), "connection rate")
 	counter(descLimits, s.stats.limits.banned.Load(), "banned")
 	counter(descLimits, s.stats.limits.listenerConns.Load(), "max connections per listener")
+	counter(descLimits, proxyRefused.Load(), "proxy protocol header")
 	counter(descLimits, s.stats.limits.topics.Load(), "topic limits")
 	counter(descLimits, s.stats.limits.subscriptions.Load(), "subscriptions")
 	counter(descLimits, s.stats.limits.slowConsumers.Load(), "slow consumer")

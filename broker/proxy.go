@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,12 @@ const (
 	proxyV1Max = 107                      // the longest version 1 header, CRLF included
 	proxyV2Fix = 16                       // signature, version and command, family, length
 )
+
+// proxyRefused counts the connections closed by every
+// ProxyProtocolListener of the process for a missing or invalid header
+// (the listeners are not tied to a Server): tern_limit_refusals_total
+// {kind="proxy protocol header"}.
+var proxyRefused atomic.Int64
 
 var (
 	errProxyNoHeader = errors.New("no PROXY protocol header")
@@ -314,6 +321,9 @@ func (l *proxyListener) handshake(nc net.Conn) {
 	delete(l.pending, nc)
 	l.mu.Unlock()
 	if err != nil {
+		if !errors.Is(err, io.EOF) { // not a health check
+			proxyRefused.Add(1)
+		}
 		nc.Close()
 		switch {
 		case errors.Is(err, io.EOF):

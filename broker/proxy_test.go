@@ -233,6 +233,9 @@ func TestProxyProtocolListener(t *testing.T) {
 	if rec.addr("direct") != "" {
 		t.Fatal("a connection without a header was authenticated")
 	}
+	if n := proxyRefused.Load(); n < 2 {
+		t.Fatalf("refused headers counted %d, want at least 2", n)
+	}
 }
 
 // The PROXY protocol header comes before the TLS handshake.

@@ -224,6 +224,7 @@ func (rd *reader) fillNow() (bool, error) {
 		n, err := rd.pk.read(rd.buf[rd.w:])
 		rd.w += n
 		if n > 0 {
+			rd.now = time.Now()
 			continue
 		}
 		if rd.r == rd.w {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tern-mq/tern/packet"
 	"github.com/tern-mq/tern/session"
@@ -85,14 +86,27 @@ func TestApplyAsync(t *testing.T) {
 	}
 }
 
-// TestApplyAsyncInterval: in Interval mode the write is done when
-// ApplyAsync returns (nil Commit).
+// TestApplyAsyncInterval: in Interval mode a write is ordered at once and
+// its Commit returns after the periodic sync that covers it.
 func TestApplyAsyncInterval(t *testing.T) {
-	st := open(t, t.TempDir(), pebble.Interval)
+	st, err := pebble.Open(t.TempDir(), pebble.Options{Durability: pebble.Interval, Interval: 20 * time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer st.Close()
 	m := &session.Message{ID: 1, Topic: "t", Payload: []byte("x"), QoS: packet.QoS1}
+	before := st.WriteCounters().Syncs
 	cm, err := st.ApplyAsync(bg, store.Update{ClientID: "c", Changes: []session.Change{{Kind: session.ChangeQueued, Seq: 1, Delivery: session.Delivery{Msg: m, QoS: packet.QoS1}}}})
-	if err != nil || cm != nil {
-		t.Fatalf("ApplyAsync = %v, %v; want nil, nil", cm, err)
+	if err != nil || cm == nil {
+		t.Fatalf("ApplyAsync = %v, %v; want a Commit", cm, err)
+	}
+	if s, err := st.LoadState(bg, "c"); err != nil || len(s.Queue) != 1 {
+		t.Fatalf("not ordered at once: %+v, %v", s.Queue, err)
+	}
+	if err := cm.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st.WriteCounters().Syncs == before {
+		t.Fatal("Wait returned before the periodic sync")
 	}
 }

@@ -24,9 +24,13 @@ const (
 	// Sync: a write returns only after it is fsynced. Concurrent writes
 	// share one fsync (group commit).
 	Sync Durability = iota
-	// Interval: a write returns once it reaches the operating system; the
-	// log is fsynced every Options.Interval. A process crash loses
-	// nothing, a power loss up to one interval of writes.
+	// Interval: the log is fsynced every Options.Interval, and a write
+	// returns once the sync that covers it is done (at most one interval
+	// and an fsync later): writes are grouped by time instead of by
+	// concurrency. Neither a process crash nor a power loss loses a write
+	// that returned. (Returning earlier would not even survive a process
+	// crash: the engine keeps an unsynced write in its log buffer, not in
+	// the operating system, until a block fills or a sync flushes it.)
 	Interval
 )
 
@@ -92,6 +96,14 @@ type Store struct {
 
 	stop chan struct{} // Interval mode: stops the sync loop
 	done chan struct{}
+
+	// Interval mode: writes are numbered (under mu); a write is
+	// acknowledged once the periodic sync that covers it completes.
+	written  atomic.Int64
+	syncMu   sync.Mutex
+	syncCond sync.Cond
+	synced   int64 // writes covered by the last completed sync, under syncMu
+	syncErr  error // the periodic sync failed, under syncMu
 }
 
 var (
@@ -142,13 +154,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
 	}
 	if opts.Durability == Interval {
+		s.syncCond.L = &s.syncMu
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.syncLoop()
 	}
 	return s, nil
 }
 
-// syncLoop fsyncs the log every Interval in Interval mode.
+// syncLoop fsyncs the log every Interval in Interval mode, and releases
+// the writes the sync covers. (A write without sync sits in the engine's
+// log buffer, not even in the operating system, until a block fills or a
+// sync flushes it: acknowledging it earlier would lose it to kill -9.)
 func (s *Store) syncLoop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opts.Interval)
@@ -161,16 +177,42 @@ func (s *Store) syncLoop() {
 		case <-t.C:
 			// Sync only after writes: an empty log record per tick would
 			// grow an idle store's log without bound.
-			n := s.commits.Load()
+			n := s.written.Load() // every write up to n is in the log before the sync record
 			if n == synced {
 				continue
 			}
 			synced = n
-			if err := s.db.LogData(nil, pdb.Sync); err != nil {
-				s.log.Error("store: periodic log sync failed", "dir", s.dir, "err", err)
+			err := s.db.LogData(nil, pdb.Sync)
+			if err != nil {
+				s.log.Error("store: periodic log sync failed; refusing further writes", "dir", s.dir, "err", err)
+				s.mu.Lock()
+				s.failed = err
+				s.mu.Unlock()
 			}
+			s.syncMu.Lock()
+			s.synced = n
+			if err != nil && s.syncErr == nil {
+				s.syncErr = err
+			}
+			s.syncCond.Broadcast()
+			s.syncMu.Unlock()
 		}
 	}
+}
+
+// waitSynced waits until the periodic sync covers write seq (Interval
+// mode).
+func (s *Store) waitSynced(op string, seq int64) error {
+	defer s.pending.Done()
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	for s.synced < seq && s.syncErr == nil {
+		s.syncCond.Wait()
+	}
+	if s.syncErr != nil {
+		return fmt.Errorf("%s: %w", op, s.syncErr)
+	}
+	return nil
 }
 
 // check returns the error for a call on a closed store or with a done context.
@@ -183,43 +225,49 @@ func (s *Store) check(ctx context.Context, op string) error {
 
 // write runs fill under mu with a fresh batch, then commits the batch: in
 // Sync mode it is enqueued under mu and its fsync awaited after; in
-// Interval mode it is written without waiting for a sync. fill must not
-// fail after changing the mirror.
+// Interval mode it is written under mu and the next periodic sync awaited
+// after. fill must not fail after changing the mirror.
 func (s *Store) write(ctx context.Context, op string, fill func(b *pdb.Batch) error) error {
-	b, err := s.enqueue(ctx, op, fill)
-	if err != nil || b == nil {
+	b, seq, err := s.enqueue(ctx, op, fill)
+	switch {
+	case err != nil:
 		return err
+	case seq > 0:
+		return s.waitSynced(op, seq)
+	case b == nil:
+		return nil
 	}
 	return s.finish(op, b)
 }
 
 // enqueue runs fill under mu with a fresh batch and orders it: in Sync mode
 // the batch is enqueued in the engine's commit pipeline and returned, to be
-// passed to finish once; in Interval mode it is written and nil is
-// returned, as for an empty batch.
-func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) error) (*pdb.Batch, error) {
+// passed to finish once; in Interval mode it is written and its number
+// returned, to be passed to waitSynced once. An empty batch returns
+// neither.
+func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) error) (_ *pdb.Batch, seq int64, _ error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, 0, fmt.Errorf("%s: %w", op, err)
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("%s: %w", op, store.ErrClosed)
+		return nil, 0, fmt.Errorf("%s: %w", op, store.ErrClosed)
 	}
 	if s.failed != nil {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
+		return nil, 0, fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
 	}
 	b := s.db.NewBatch()
 	if err := fill(b); err != nil {
 		s.mu.Unlock()
 		_ = b.Close()
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if b.Empty() {
 		s.mu.Unlock()
 		_ = b.Close()
-		return nil, nil
+		return nil, 0, nil
 	}
 	var err error
 	if s.opts.Durability == Sync {
@@ -232,17 +280,18 @@ func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) 
 		s.mu.Unlock()
 		_ = b.Close()
 		s.log.Error("store: write failed; refusing further writes", "dir", s.dir, "err", err)
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, 0, fmt.Errorf("%s: %w", op, err)
 	}
+	s.pending.Add(1)
 	if s.opts.Durability != Sync {
+		seq = s.written.Add(1)
 		s.mu.Unlock()
 		_ = b.Close()
 		s.commits.Add(1)
-		return nil, nil
+		return nil, seq, nil
 	}
-	s.pending.Add(1)
 	s.mu.Unlock()
-	return b, nil
+	return b, 0, nil
 }
 
 // finish waits for the fsync of a batch enqueued in Sync mode.
@@ -355,9 +404,14 @@ func (s *Store) LoadSessions(ctx context.Context) ([]store.SessionRecord, error)
 // Apply implements store.Store: one batch for all updates, committed
 // atomically, returned once durable (Sync mode).
 func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
-	b, err := s.applyAsync(ctx, updates)
-	if err != nil || b == nil {
+	b, seq, err := s.applyAsync(ctx, updates)
+	switch {
+	case err != nil:
 		return err
+	case seq > 0:
+		return s.waitSynced(opApply, seq)
+	case b == nil:
+		return nil
 	}
 	return s.finish(opApply, b)
 }
@@ -367,25 +421,25 @@ const opApply = "store: apply"
 // ApplyAsync implements store.AsyncApplier: the batch of Apply is ordered
 // (in the mirror and the engine's commit pipeline) before it returns; in
 // Sync mode the Commit waits for the fsync that covers it, shared with
-// every batch enqueued meanwhile. In Interval mode the write is done when
-// ApplyAsync returns (nil Commit).
+// every batch enqueued meanwhile; in Interval mode, for the periodic sync
+// that covers it. An empty write returns a nil Commit.
 func (s *Store) ApplyAsync(ctx context.Context, updates ...store.Update) (store.Commit, error) {
-	b, err := s.applyAsync(ctx, updates)
-	if err != nil || b == nil {
+	b, seq, err := s.applyAsync(ctx, updates)
+	if err != nil || (b == nil && seq == 0) {
 		return nil, err
 	}
 	c := commitPool.Get().(*commit)
-	c.s, c.b = s, b
+	c.s, c.b, c.seq = s, b, seq
 	return c, nil
 }
 
-func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Batch, error) {
+func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Batch, int64, error) {
 	for i := range updates {
 		if err := updates[i].Validate(); err != nil {
 			if err := s.check(ctx, opApply); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			return nil, fmt.Errorf("%s: %w", opApply, err)
+			return nil, 0, fmt.Errorf("%s: %w", opApply, err)
 		}
 	}
 	return s.enqueue(ctx, opApply, func(b *pdb.Batch) error {
@@ -396,19 +450,24 @@ func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Ba
 	})
 }
 
-// commit is the store.Commit of ApplyAsync; pooled.
+// commit is the store.Commit of ApplyAsync: a batch awaiting its fsync
+// (Sync mode) or a write awaiting the periodic sync (Interval); pooled.
 type commit struct {
-	s *Store
-	b *pdb.Batch
+	s   *Store
+	b   *pdb.Batch
+	seq int64
 }
 
 var commitPool = sync.Pool{New: func() any { return new(commit) }}
 
 // Wait implements store.Commit.
 func (c *commit) Wait() error {
-	s, b := c.s, c.b
-	c.s, c.b = nil, nil
+	s, b, seq := c.s, c.b, c.seq
+	c.s, c.b, c.seq = nil, nil, 0
 	commitPool.Put(c)
+	if b == nil {
+		return s.waitSynced(opApply, seq)
+	}
 	return s.finish(opApply, b)
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/tern-mq/tern/store"
 	"github.com/tern-mq/tern/store/pebble"
@@ -15,9 +16,11 @@ var bg = context.Background()
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// open opens a store; in Interval mode with a 1 ms interval, each write
+// waiting for the periodic sync.
 func open(t testing.TB, dir string, d pebble.Durability) *pebble.Store {
 	t.Helper()
-	st, err := pebble.Open(dir, pebble.Options{Durability: d, Logger: quiet()})
+	st, err := pebble.Open(dir, pebble.Options{Durability: d, Interval: time.Millisecond, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

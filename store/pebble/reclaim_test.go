@@ -60,6 +60,24 @@ func TestReclaim(t *testing.T) {
 	payload := []byte(strings.Repeat("x", 100))
 	var peak int64
 	ups := make([]store.Update, len(subs))
+	// Writes are ordered at once and their periodic syncs awaited in
+	// groups, as the broker's pipeline does.
+	var pending []store.Commit
+	apply := func(ups ...store.Update) error {
+		cm, err := st.ApplyAsync(bg, ups...)
+		if cm != nil {
+			pending = append(pending, cm)
+		}
+		if len(pending) >= 300 || err != nil {
+			for _, cm := range pending {
+				if werr := cm.Wait(); err == nil {
+					err = werr
+				}
+			}
+			pending = pending[:0]
+		}
+		return err
+	}
 	for i := 1; i <= n; i++ {
 		m := &session.Message{ID: uint64(i), Topic: "t/x", Payload: payload, QoS: packet.QoS1}
 		pid := uint16((i-1)%65535 + 1)
@@ -68,7 +86,7 @@ func TestReclaim(t *testing.T) {
 				{Kind: session.ChangeQueued, Seq: uint64(i), Delivery: session.Delivery{Msg: m, QoS: packet.QoS1}},
 			}}
 		}
-		if err := st.Apply(bg, ups...); err != nil {
+		if err := apply(ups...); err != nil {
 			t.Fatal(err)
 		}
 		for j, id := range subs {
@@ -76,7 +94,7 @@ func TestReclaim(t *testing.T) {
 				{Kind: session.ChangeInflight, Seq: uint64(i), PacketID: pid, Delivery: session.Delivery{Msg: m, QoS: packet.QoS1}},
 			}}
 		}
-		if err := st.Apply(bg, ups...); err != nil {
+		if err := apply(ups...); err != nil {
 			t.Fatal(err)
 		}
 		// Acknowledge this message now; at most one message per session
@@ -84,11 +102,16 @@ func TestReclaim(t *testing.T) {
 		for j, id := range subs {
 			ups[j] = store.Update{ClientID: id, Changes: []session.Change{{Kind: session.ChangeAcked, PacketID: pid}}}
 		}
-		if err := st.Apply(bg, ups...); err != nil {
+		if err := apply(ups...); err != nil {
 			t.Fatal(err)
 		}
 		if i%(n/4) == 0 {
 			peak = max(peak, dirSize(t, dir))
+		}
+	}
+	for _, cm := range pending {
+		if err := cm.Wait(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	stats, err := st.Stats(bg)

@@ -61,6 +61,10 @@ func (s *Server) checkWill(p *packet.Connect) (code5, code311 packet.ReasonCode,
 	if p.WillRetain && s.cfg.RetainUnavailable { // [MQTT5-3.2.2-13]
 		return packet.RetainNotSupported, packet.ConnRefusedServerUnavailable, "will retain without retained messages"
 	}
+	if why := s.topicOverLimits(p.WillTopic); why != "" {
+		s.stats.limits.topics.Add(1)
+		return packet.TopicNameInvalid, packet.ConnRefusedNotAuthorized311, "will topic " + why
+	}
 	return 0, 0, ""
 }
 

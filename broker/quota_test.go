@@ -68,8 +68,15 @@ func TestTopicLimits(t *testing.T) {
 			t.Fatalf("v3.1.1: got %v, want closed", got)
 		}
 	}
-	if n := s.stats.limits.topics.Load(); n != 8 {
-		t.Fatalf("topic limit refusals %d, want 8", n)
+	// A will topic beyond: CONNACK 0x90 (0x05 in 3.1.1).
+	for v, want := range map[packet.Version]packet.ReasonCode{packet.V5: packet.TopicNameInvalid, packet.V311: packet.ConnRefusedNotAuthorized311} {
+		c := dial(t, addr, v)
+		if ack := c.connect("will", true, withWill("a/b/c/d", "x", 0, false)); ack.ReasonCode != want {
+			t.Fatalf("v%d: will topic too deep: CONNACK %#x, want %#x", v, byte(ack.ReasonCode), byte(want))
+		}
+	}
+	if n := s.stats.limits.topics.Load(); n != 10 {
+		t.Fatalf("topic limit refusals %d, want 10", n)
 	}
 }
 

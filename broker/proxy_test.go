@@ -9,11 +9,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/tern-mq/tern/auth"
 	"github.com/tern-mq/tern/packet"
@@ -281,5 +284,32 @@ func TestProxyProtocolListenerClose(t *testing.T) {
 	}
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
+	}
+}
+
+// Behind a WebSocket listener too: the header, then the HTTP upgrade.
+func TestProxyProtocolUnderWebSocket(t *testing.T) {
+	rec := &addrRecorder{}
+	ln := WebSocketListener(ProxyProtocolListener(loopback(t), 0, testLogger()), nil, testLogger())
+	serveOn(t, Config{Authenticator: rec}, ln)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_, err = nc.Write(proxyV2(1, 0x11, v2Addrs("198.51.100.20", "192.0.2.1", 3000, 80), nil))
+		}
+		return nc, err
+	}}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	wc, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String()+WebSocketPath,
+		&websocket.DialOptions{Subprotocols: []string{"mqtt"}, HTTPClient: &http.Client{Transport: tr}})
+	must(t, err)
+	nc := websocket.NetConn(ctx, wc, websocket.MessageBinary)
+	defer nc.Close()
+	c := &tclient{t: t, nc: nc, br: bufio.NewReader(nc), v: packet.V5}
+	c.mustConnect("ws", true)
+	if got := rec.addr("ws"); got != "198.51.100.20:3000" {
+		t.Fatalf("the broker saw %s", got)
 	}
 }

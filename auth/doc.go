@@ -19,6 +19,9 @@
 //     filter as requested). Refusals: 0x87 in PUBACK/PUBREC/SUBACK at MQTT 5;
 //     before MQTT 5 a refused PUBLISH is acknowledged and dropped
 //     [MQTT-3.3.5-2] and a refused filter gets 0x80 in SUBACK.
+//   - Versioned (optional) on an Authorizer whose rules change (ACL):
+//     Generation changes with them, and the broker then checks its
+//     subscriptions again at their next delivery.
 //
 // Implementations: PasswordFile (Mosquitto password_file), ACL (Mosquitto
 // acl_file), HTTP (asks a web service, with a timeout and a TTL cache),

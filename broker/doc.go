@@ -160,7 +160,8 @@
 // MaxTopicLength and MaxTopicLevels (SUBACK 0x8F, DISCONNECT 0x90) bound
 // what a client asks for; SlowConsumerTimeout disconnects with 0x97 a
 // client whose queue keeps overflowing (a sweep over the sessions, off the
-// delivery path). Each refusal is logged and counted.
+// delivery path). Each refusal is logged and counted. SetLimits changes
+// the limits of Limits while the server runs.
 //
 // # Observability
 //

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tern-mq/tern/packet"
 )
@@ -84,7 +85,7 @@ func TestTopicLimits(t *testing.T) {
 // disconnected with DISCONNECT 0x97 Quota exceeded (closed in 3.1.1); a
 // subscriber that keeps up stays.
 func TestSlowConsumer(t *testing.T) {
-	s, addr := startServer(t, Config{SlowConsumerTimeout: 100e6, MaxQueued: 5, SendWindow: 1, SysInterval: -1})
+	s, addr := startServer(t, Config{SlowConsumerTimeout: 100 * time.Millisecond, MaxQueued: 10, SendWindow: 1, SysInterval: -1})
 	healthy := dial(t, addr, packet.V5)
 	healthy.mustConnect("healthy", true)
 	healthy.subscribe(1, "t", 0)
@@ -96,7 +97,8 @@ func TestSlowConsumer(t *testing.T) {
 	slow3.subscribe(1, "t", 1)
 	pub := dial(t, addr, packet.V311)
 	pub.mustConnect("pub", true)
-	for i := range 20 {
+	const n = 30 // more than the slow subscribers' window and queue
+	for i := range n {
 		pub.send(&packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
 		pub.recvAck(packet.PUBACK)
 	}
@@ -107,7 +109,7 @@ func TestSlowConsumer(t *testing.T) {
 	if got := slow3.expectClosed(); len(got) != 1 {
 		t.Fatalf("v3.1.1: got %v, want one PUBLISH then closed", got)
 	}
-	for range 20 {
+	for range n {
 		healthy.recvPublish()
 	}
 	healthy.send(&packet.Pingreq{})

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/tern-mq/tern/packet"
 )
 
 // readBufSize is the size of the pooled buffers a connection reads into
@@ -263,6 +265,23 @@ func (rd *reader) need() int {
 			return max(0, total-len(b))
 		}
 	}
+}
+
+// publishBuffered reports whether the next packet is a PUBLISH whose bytes
+// are all buffered: handling it needs no read.
+func (rd *reader) publishBuffered() bool {
+	b := rd.buf[rd.r:rd.w]
+	if len(b) < 2 || packet.Type(b[0]>>4) != packet.PUBLISH {
+		return false
+	}
+	rem := 0
+	for i := 1; i < 5 && i < len(b); i++ {
+		rem |= int(b[i]&0x7f) << (7 * (i - 1))
+		if b[i] < 0x80 {
+			return 1+i+rem <= len(b)
+		}
+	}
+	return false
 }
 
 // close releases every buffer.

@@ -43,7 +43,15 @@ func (c *conn) kick() {
 // A reader never writes, so it never blocks on a client that does not read
 // while that client's writes wait to be read; it waits only when the bytes
 // queued for such a client pass a bound (see waitBacklog).
+//
+// Without a store, when the next packet of the same socket read is a
+// PUBLISH already buffered whole, the drain waits for it: the session is
+// drained, and what it accepted routed, once for every PUBLISH of a read
+// instead of once per packet, still by this reader and in order.
 func (c *conn) afterReceive(now time.Time) error {
+	if c.srv.store == nil && c.rd.publishBuffered() {
+		return nil
+	}
 	cl := c.cl
 	deliver, pending, b := c.drainAside(cl, c.rdeliver[:0])
 	for i, m := range deliver {

@@ -470,7 +470,8 @@ func TestBrokerConfigFromOptions(t *testing.T) {
 // A listener named by proxy_protocol reads a PROXY protocol header first.
 func TestServeProxyProtocol(t *testing.T) {
 	o := &serveOptions{listen: []string{"127.0.0.1:0"}, proxyProtocol: []string{"127.0.0.1:0"}}
-	addrs, _ := startServe(t, o)
+	addrs, logs := startServe(t, o)
+	waitLog(t, logs, "PROXY protocol expected")
 	nc, err := net.Dial("tcp", addrs[0].String())
 	if err != nil {
 		t.Fatal(err)

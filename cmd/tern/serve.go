@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -121,6 +122,12 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 		return err
 	}
 	log.Info("tern broker started", "version", version, "listen", o.describeListeners(lns), "auth", o.authSummary())
+	if len(o.proxyProtocol) > 0 {
+		log.Info("PROXY protocol expected", "listeners", strings.Join(o.proxyProtocol, ","), "header_timeout", o.proxyHeaderTimeout)
+	}
+	if o.banThreshold > 0 && o.banDuration > 0 {
+		log.Info("bans on", "violations", o.banThreshold, "window", o.banWindow, "duration", o.banDuration)
+	}
 	if o.anonymous() {
 		for _, ln := range lns {
 			if !isLoopback(ln.Addr().String()) {

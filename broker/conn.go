@@ -276,7 +276,7 @@ func (c *conn) loop() (err error, parked bool) {
 				return readErr(err), false
 			}
 			if !ready {
-				if parked, err := c.park(); err != nil || parked {
+				if parked, err := c.idle(); err != nil || parked {
 					return err, parked
 				}
 				continue

@@ -40,6 +40,7 @@ type parking struct {
 	// complete packet [MQTT-3.1.2-24] [MQTT5-3.1.2-22]. Written by the
 	// owner; the poller's sweep wakes a parked connection past it.
 	deadline atomic.Int64
+	parkedAt int64 // when it last parked, in nanoseconds since the server started
 }
 
 // wake resumes a parked connection in a new goroutine; a connection that
@@ -66,24 +67,56 @@ func (c *conn) wake() {
 	}
 }
 
+// A connection woken within busyGap of parking is busy: when its socket
+// has no more bytes it first waits for them in the runtime's poller, for
+// at most lingerTime, before it parks, so that a steady stream of packets
+// does not go through the poller and a new goroutine for each one.
+const (
+	busyGap    = 50 * time.Millisecond
+	lingerTime = 500 * time.Millisecond
+)
+
+// idle runs when a read would block. It parks the connection (true: the
+// calling goroutine must return without touching it), after lingering if
+// the connection is busy; false without an error means bytes arrived. It
+// fails with errKeepAlive once the keep alive deadline has passed.
+func (c *conn) idle() (bool, error) {
+	pk := c.pk
+	now := int64(time.Since(c.srv.started))
+	if c.rd.timeout > 0 {
+		if d := pk.deadline.Load(); d == 0 {
+			pk.deadline.Store(now + int64(c.rd.timeout))
+		} else if now >= d {
+			return false, errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
+		}
+	}
+	if pk.parkedAt != 0 && now-pk.parkedAt < int64(c.srv.busyGap) {
+		until := now + int64(c.srv.lingerTime)
+		if d := pk.deadline.Load(); d != 0 && d < until {
+			until = d
+		}
+		got, err := c.rd.waitRead(c.srv.started.Add(time.Duration(until)))
+		if err != nil || got {
+			return false, err
+		}
+		now = int64(time.Since(c.srv.started))
+		if d := pk.deadline.Load(); d != 0 && now >= d {
+			return false, errKeepAlive
+		}
+	}
+	pk.parkedAt = now
+	return c.park()
+}
+
 // park parks the connection after a read would block: true means it is
-// parked and the calling goroutine must return without touching it. It
-// fails with errKeepAlive once the keep alive deadline has passed. Without
-// a poller the connection goes back to blocking reads.
+// parked and the calling goroutine must return without touching it.
+// Without a poller the connection goes back to blocking reads.
 func (c *conn) park() (bool, error) {
 	pk := c.pk
 	p := c.srv.poller()
 	if p == nil {
 		c.rd.pk = nil
 		return false, nil
-	}
-	if c.rd.timeout > 0 {
-		now := int64(time.Since(c.srv.started))
-		if d := pk.deadline.Load(); d == 0 {
-			pk.deadline.Store(now + int64(c.rd.timeout))
-		} else if now >= d {
-			return false, errKeepAlive // [MQTT-3.1.2-24] [MQTT5-3.1.2-22]
-		}
 	}
 	if err := c.arm(p); err != nil {
 		return false, err

@@ -155,6 +155,7 @@ func TestParkedTakeoverAndClose(t *testing.T) {
 // (read into the read buffer) and large ones (read into a body buffer).
 func TestPacketSplitAcrossParking(t *testing.T) {
 	s, addr := startServer(t, Config{})
+	s.busyGap = 0 // park at once, never linger
 	sub := dial(t, addr, packet.V311)
 	sub.mustConnect("split-sub", true)
 	sub.subscribe(1, "split/#", 0)
@@ -179,6 +180,32 @@ func TestPacketSplitAcrossParking(t *testing.T) {
 			}
 		}
 	}
+	c.send(&packet.Pingreq{})
+	if p := c.recv(); p.Type() != packet.PINGRESP {
+		t.Fatalf("got %v, want PINGRESP", p)
+	}
+}
+
+// A connection that gets packets in quick succession waits for the next
+// ones in the runtime's poller for lingerTime before it parks; an idle one
+// parks at once.
+func TestBusyConnectionLingers(t *testing.T) {
+	s, addr := startServer(t, Config{})
+	s.lingerTime = 400 * time.Millisecond
+	s.busyGap = time.Minute // every wake after the first park is busy
+	c := dial(t, addr, packet.V5)
+	c.mustConnect("busy", true)
+	eventually(t, "parked after CONNECT", func() bool { return parkedConns(s) == 1 })
+	c.send(&packet.Pingreq{})
+	c.recv()
+	start := time.Now()
+	eventually(t, "parked after lingering", func() bool { return parkedConns(s) == 1 })
+	if d := time.Since(start); d < s.lingerTime/2 {
+		t.Fatalf("parked %v after the packet, want about %v", d, s.lingerTime)
+	}
+	// Packets while it lingers are read at once.
+	c.send(&packet.Pingreq{})
+	c.recv()
 	c.send(&packet.Pingreq{})
 	if p := c.recv(); p.Type() != packet.PINGRESP {
 		t.Fatalf("got %v, want PINGRESP", p)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -237,6 +238,32 @@ func (rd *reader) fillNow() (bool, error) {
 		}
 		return false, err
 	}
+}
+
+// waitRead waits in the runtime's poller until the socket has bytes, or
+// until the deadline (false).
+func (rd *reader) waitRead(until time.Time) (bool, error) {
+	if rd.r == rd.w {
+		rd.release()
+	}
+	if err := rd.nc.SetReadDeadline(until); err != nil {
+		return false, err
+	}
+	n, err := rd.nc.Read(rd.buf[rd.w:])
+	rd.w += n
+	if rd.timeout == 0 { // readBody reads without a deadline then
+		rd.nc.SetReadDeadline(time.Time{})
+	}
+	if n > 0 {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return false, err
 }
 
 // need returns how many more bytes the next packet needs to be buffered

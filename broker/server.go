@@ -51,8 +51,9 @@ type Server struct {
 	// aclVersion is the Authorizer when its rules change at run time.
 	aclVersion auth.Versioned
 
-	pollOnce sync.Once
-	poll     *poller // of parked connections, started by the first park (nil: none)
+	busyGap, lingerTime time.Duration // see park.go; tests shorten them
+	pollOnce            sync.Once
+	poll                *poller // of parked connections, started by the first park (nil: none)
 
 	// testHook, when set, is called by a connection's reader for every
 	// packet it dispatches (tests inject panics with it).
@@ -102,17 +103,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("broker: unknown SharePolicy %q", c.SharePolicy)
 	}
 	s := &Server{
-		cfg:       c,
-		started:   time.Now(),
-		log:       c.Logger,
-		store:     c.Store,
-		retained:  c.Store,
-		subs:      topic.NewTrie[*client, subscription](),
-		shared:    newSharedSubs(c.SharePolicy),
-		clients:   make(map[string]*client),
-		conns:     make(map[*conn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		stopping:  make(chan struct{}),
+		cfg:        c,
+		started:    time.Now(),
+		log:        c.Logger,
+		store:      c.Store,
+		retained:   c.Store,
+		subs:       topic.NewTrie[*client, subscription](),
+		shared:     newSharedSubs(c.SharePolicy),
+		clients:    make(map[string]*client),
+		conns:      make(map[*conn]struct{}),
+		listeners:  make(map[net.Listener]struct{}),
+		stopping:   make(chan struct{}),
+		busyGap:    busyGap,
+		lingerTime: lingerTime,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	lim := c.limits().withDefaults()

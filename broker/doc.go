@@ -14,11 +14,17 @@
 //
 // # Connections and client sessions
 //
-// A connection (the original design's network process) has one reader
-// goroutine for its whole life. The reader reads the fixed header byte by
-// byte from a small array inside the connection and takes a pooled buffer
-// only while more bytes are pending, so an idle connection holds no read
-// buffer. There is no parked writer goroutine: a writer starts when output
+// A connection (the original design's network process) has a reader
+// goroutine while bytes arrive. On Linux an idle plain TCP connection has
+// none: when a non-blocking read would block, the connection is parked on
+// the server's epoll instance and its goroutine ends; readiness, the end of
+// its keep alive (swept by the poller) or its close starts a new one
+// (Config.DisableParking keeps one reader goroutine per connection, as TLS,
+// WebSocket and wrapped connections always have). A connection woken soon
+// after parking waits a while in the runtime's poller before parking again.
+// The reader takes a pooled buffer only while bytes are pending (or a
+// packet is incomplete), so an idle connection holds no read buffer. There
+// is no parked writer goroutine: a writer starts when output
 // becomes pending and ends when it is drained; an atomic flag lets only one
 // run at a time. The reader never writes to the socket, so it never blocks
 // on a client that does not read while its own writes wait to be read.

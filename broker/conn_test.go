@@ -259,6 +259,10 @@ func TestConcurrentTakeover_MQTT_3_1_4_2(t *testing.T) {
 	for i := range cs {
 		cs[i] = dial(t, addr, packet.V311)
 	}
+	// Every connection accepted first: a connection the server has not
+	// accepted yet is not counted, so "one connection left" below could
+	// hold before the CONNECTs still unread take the session over.
+	eventually(t, "all connections accepted", func() bool { return s.Stats().Connections == n })
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Add(1)

@@ -189,6 +189,8 @@ type pipeline struct {
 	q       []*fanout // q[head:] in flight
 	head    int
 	running bool
+	ended   bool      // the reader has returned: it pushes nothing more
+	next    []heldRef // holds of connections that took the session over
 }
 
 // push appends b, waiting while the queue is full, and starts the
@@ -218,22 +220,57 @@ func (p *pipeline) push(c *conn, b *fanout) {
 }
 
 // barrier releases hold id of c, the connection that took over the
-// session of p's connection, once every commit in p is durable: a packet
-// of the new connection may depend on them (a QoS 2 PUBLISH sent again
-// gets PUBREC because the old connection accepted it; a PUBREL goes out
-// because a PUBREC received on the old one is stored). A failure of those
-// commits closes c.
+// session of p's connection, once every commit p's reader submits is
+// durable: a packet of the new connection may depend on them (a QoS 2
+// PUBLISH sent again gets PUBREC because the old connection accepted it; a
+// PUBREL goes out because a PUBREC received on the old one is stored). A
+// failure of those commits closes c. While the old reader runs, it may
+// have changed the session and not yet pushed the commit (it orders and
+// pushes it after releasing the session's lock): the barrier waits for
+// the reader to return (end).
 func (p *pipeline) barrier(c *conn, id uint64) {
 	p.mu.Lock()
-	if p.running {
-		b := getFanout()
-		b.held = append(b.held, heldRef{c, id})
-		p.q = append(p.q, b) // beyond the limit: never waits
+	if !p.ended {
+		p.next = append(p.next, heldRef{c, id})
 		p.mu.Unlock()
 		return
 	}
+	release := p.barrierLocked(heldRef{c, id})
 	p.mu.Unlock()
-	c.unhold(id)
+	if release {
+		c.unhold(id)
+	}
+}
+
+// barrierLocked queues h behind the commits in flight, or reports that
+// none is and h may be released now. p.mu is held.
+func (p *pipeline) barrierLocked(h heldRef) (release bool) {
+	if !p.running {
+		return true
+	}
+	b := getFanout()
+	b.held = append(b.held, h)
+	p.q = append(p.q, b) // beyond the limit: never waits
+	return false
+}
+
+// end marks the reader returned and queues the barriers taken meanwhile
+// behind its last commits.
+func (p *pipeline) end() {
+	p.mu.Lock()
+	p.ended = true
+	next := p.next
+	p.next = nil
+	var now []heldRef
+	for _, h := range next {
+		if p.barrierLocked(h) {
+			now = append(now, h)
+		}
+	}
+	p.mu.Unlock()
+	for _, h := range now {
+		h.c.unhold(h.id)
+	}
 }
 
 // pop removes the oldest commit, or returns nil and marks the goroutine

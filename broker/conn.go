@@ -193,6 +193,7 @@ func (c *conn) finish(reason *error, parked *bool) {
 	} else if *parked {
 		return
 	}
+	c.pipe.end() // a session taken over waits for this reader's commits
 	err := *reason
 	if !c.closed.Load() {
 		c.disconnectWith(err)

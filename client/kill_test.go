@@ -105,7 +105,7 @@ func TestStoreSurvivesKill(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	startClient(t, client.Options{Servers: []string{url}, ClientID: "killed", SessionExpiry: time.Hour, QueueOffline: true, Store: st})
 	msgs := in.waitUnique(t, killCount)
-	checkDelivered(t, msgs, killCount, false)
+	checkDelivered(t, msgs, killCount, false, nil)
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[string(m.Payload)]++

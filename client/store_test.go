@@ -87,7 +87,7 @@ func TestStoreSurvivesRestart(t *testing.T) {
 			o.Servers, o.Store, o.MinBackoff, o.MaxBackoff = []string{url}, st, 0, 0
 			startClient(t, o)
 			msgs := in.waitUnique(t, 6)
-			checkDelivered(t, msgs, 6, false)
+			checkDelivered(t, msgs, 6, false, nil)
 			for _, m := range msgs {
 				if m.QoS == 2 {
 					n := 0

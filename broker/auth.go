@@ -40,11 +40,11 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 		} else {
 			r = auth.Denied(packet.NotAuthorized, "no verified client certificate with the identity field ("+string(ic.from)+")")
 		}
-	} else if _, all := s.cfg.Authenticator.(auth.AllowAll); all {
+	} else if authn := c.authenticator(); isAllowAll(authn) {
 		r = auth.Accepted // the default: no context (and its timer) per CONNECT
 	} else {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ConnectTimeout)
-		r, err = s.cfg.Authenticator.Authenticate(ctx, auth.ConnInfo{
+		r, err = authn.Authenticate(ctx, auth.ConnInfo{
 			ClientID:    id,
 			Username:    p.Username,
 			HasUsername: p.UsernameFlag,
@@ -91,7 +91,7 @@ func (s *Server) authenticate(c *conn, p *packet.Connect, id string) error {
 // allow asks the Authorizer whether the client of c may do action on
 // topic; a refusal is counted and logged.
 func (s *Server) allow(c *conn, action auth.Action, topic string) bool {
-	if s.cfg.Authorizer.Allow(s.ctx, c.authz, action, topic) {
+	if s.authorizer(c.lst).Allow(s.ctx, c.authz, action, topic) {
 		return true
 	}
 	if action == auth.Subscribe {
@@ -111,6 +111,12 @@ func (s *Server) allow(c *conn, action auth.Action, topic string) bool {
 			"username", c.authz.Username, "remote", c.remote, "topic", topic, "refusals", c.denials)
 	}
 	return false
+}
+
+// isAllowAll reports whether a is auth.AllowAll.
+func isAllowAll(a auth.Authenticator) bool {
+	_, all := a.(auth.AllowAll)
+	return all
 }
 
 // logDenials is the number of refusals per connection logged at info level.

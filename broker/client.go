@@ -325,6 +325,7 @@ func (s *Server) attachLocked(c *conn, cl *client, p *packet.Connect, a *attachm
 	}
 	cl.version = p.Version
 	cl.gen, c.gen, c.cl = gen, gen, cl
+	s.rebindSubsLocked(cl, c) // the subscriptions of a resumed session
 	c.maxOut = int(a.peer.MaximumPacketSize)
 	if v5 {
 		c.outAlias.max = min(p.Properties.TopicAliasMaximum, s.topicAliasMax())

@@ -177,8 +177,23 @@ func (c *conn) submit(b *fanout) error {
 	if b.err != nil || (b.pending == nil && len(b.extra) == 0) {
 		return b.finish(s, b.wait())
 	}
+	if c.memoryDurability() {
+		// A listener in memory mode: its client's acknowledgements and the
+		// deliveries go out now; the pipeline still waits for the write,
+		// whose failure is logged.
+		b.release()
+	}
 	c.pipe.push(c, b)
 	return nil
+}
+
+// release releases b's holds now, before its writes are durable.
+func (b *fanout) release() {
+	for _, h := range b.held {
+		h.c.unhold(h.id)
+	}
+	clear(b.held)
+	b.held = b.held[:0]
 }
 
 // pipeline is a connection's queue of commits in flight, in the order

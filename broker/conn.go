@@ -54,6 +54,7 @@ type conn struct {
 	ctr         connCounters
 	denials     int            // refusals of the Authorizer, reader only
 	slots       *listenerSlots // its listener's open connections (Server.mu)
+	lst         *listenerState // its listener's options (nil: none)
 
 	aliases  []string   // inbound topic aliases, by alias; the reader's only
 	outAlias outAliases // outbound topic aliases (cl.mu held)

@@ -150,6 +150,16 @@
 // protocol header (v1 or v2) of connections from a load balancer: the
 // client's address in it is the connection's RemoteAddr.
 //
+// ServeWith serves a listener with its own ListenerOptions: an
+// Authenticator, an Authorizer and enhanced authentication methods that
+// replace Config's for its clients, and its Durability (DurabilityMemory:
+// acknowledgements and deliveries do not wait for the store's sync). The
+// options travel with the connection, not in a wrapper around it, so plain
+// TCP connections are still parked. A subscription is authorized for an
+// identity (user name and listener): a session resumed under another
+// identity, and one restored from the store, has its subscriptions
+// authorized again for the resuming connection before they deliver.
+//
 // # Limits
 //
 // MaxConnections closes a connection beyond it at accept, before any

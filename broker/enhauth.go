@@ -35,7 +35,7 @@ type AuthExchange interface {
 func (s *Server) enhancedAuth(c *conn, p *packet.Connect, id string) (code packet.ReasonCode, why string, err error) {
 	method := p.Properties.AuthMethod
 	var ea EnhancedAuth
-	for _, e := range s.cfg.EnhancedAuth {
+	for _, e := range c.enhancedAuths() {
 		if e.Method() == method {
 			ea = e
 			break
@@ -106,7 +106,7 @@ func (c *conn) onAuth(p *packet.Auth) error {
 	}
 	switch {
 	case p.ReasonCode == packet.ReAuthenticate && c.enh.reauth == nil:
-		for _, e := range c.srv.cfg.EnhancedAuth {
+		for _, e := range c.enhancedAuths() {
 			if e.Method() == c.enh.method {
 				c.enh.reauth = e.Start(c.authz.ClientID)
 			}
@@ -128,7 +128,16 @@ func (c *conn) onAuth(p *packet.Auth) error {
 	if done {
 		c.enh.reauth = nil
 		a.ReasonCode = packet.Success
-		c.authz.Username = user
+		if user != c.authz.Username {
+			c.authz.Username = user
+			if cl := c.cl; cl != nil {
+				cl.mu.Lock()
+				if cl.conn == c { // not taken over
+					c.srv.rebindSubsLocked(cl, c)
+				}
+				cl.mu.Unlock()
+			}
+		}
 	}
 	a.Properties.AuthMethod, a.Properties.AuthData = c.enh.method, out
 	a.Properties.Set(packet.PropAuthMethod)

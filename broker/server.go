@@ -48,8 +48,11 @@ type Server struct {
 	stats counters
 	guard *guard                 // connection rate limit and bans
 	lim   atomic.Pointer[Limits] // the limits in force (SetLimits)
-	// aclVersion is the Authorizer when its rules change at run time.
-	aclVersion auth.Versioned
+	// aclVersions are the Authorizers (Config's and the listeners') whose
+	// rules change at run time; aclRebound is set once a session was
+	// resumed under another identity (see aclcheck.go).
+	aclVersions atomic.Pointer[[]auth.Versioned]
+	aclRebound  atomic.Bool
 
 	busyGap, lingerTime time.Duration // see park.go; tests shorten them
 	pollOnce            sync.Once
@@ -121,7 +124,9 @@ func New(cfg Config) (*Server, error) {
 	lim := c.limits().withDefaults()
 	s.lim.Store(&lim)
 	s.guard = newGuard(&lim)
-	s.aclVersion, _ = c.Authorizer.(auth.Versioned)
+	if v, ok := c.Authorizer.(auth.Versioned); ok {
+		s.addACLVersion(v)
+	}
 	if s.retained == nil {
 		s.retained = memory.New()
 	}
@@ -175,7 +180,10 @@ func (s *Server) Stats() Stats {
 
 // Serve accepts connections on ln until Shutdown or Drain is called or ln
 // fails. It closes ln on return. Serve may be called for several listeners.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// serve is Serve with the options of the listener (nil: none).
+func (s *Server) serve(ln net.Listener, st *listenerState) error {
 	s.mu.Lock()
 	if s.closing || s.draining() != nil {
 		s.mu.Unlock()
@@ -214,20 +222,21 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
-		s.serveFrom(nc, slots)
+		s.serveFrom(nc, slots, st)
 	}
 }
 
 // serveConn starts the reader goroutine of a new connection.
-func (s *Server) serveConn(nc net.Conn) { s.serveFrom(nc, nil) }
+func (s *Server) serveConn(nc net.Conn) { s.serveFrom(nc, nil, nil) }
 
 // serveFrom is serveConn for a connection accepted by the listener of
-// slots (nil: none).
-func (s *Server) serveFrom(nc net.Conn, slots *listenerSlots) {
+// slots (nil: none) with options st (nil: none).
+func (s *Server) serveFrom(nc net.Conn, slots *listenerSlots, st *listenerState) {
 	if !s.admit(nc) {
 		return
 	}
 	c := newConn(s, nc)
+	c.lst = st
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

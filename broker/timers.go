@@ -82,7 +82,7 @@ func (s *Server) restore() error {
 		}
 		for _, sub := range rec.Subscriptions {
 			o := subscription{qos: sub.Options.QoS, noLocal: sub.Options.NoLocal,
-				rap: sub.Options.RetainAsPublished, rh: sub.Options.RetainHandling}
+				rap: sub.Options.RetainAsPublished, rh: sub.Options.RetainHandling, acl: restoredSubACL()}
 			if sub.SubID != 0 {
 				o.subIDs = []uint32{sub.SubID}
 			}

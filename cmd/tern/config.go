@@ -380,7 +380,7 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 		return nil, nil, err
 	}
 	listen := func(kind, addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := mqttListenConfig.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("%s listener %s: %w", kind, addr, err)
 		}
@@ -504,4 +504,12 @@ func (o *serveOptions) startAdmin(srv *broker.Server, dr *drainer, log *slog.Log
 		hs.Shutdown(ctx)
 		<-done
 	}, ln.Addr(), nil
+}
+
+// mqttListenConfig turns on TCP keep-alive for accepted connections with the
+// kernel's timings: one system call per accept instead of net.Listen's four
+// (15-second probes). MQTT's own keep alive detects dead peers; TCP's is the
+// backstop for clients that turn MQTT's off (Keep Alive 0).
+var mqttListenConfig = net.ListenConfig{
+	KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1},
 }

@@ -36,6 +36,10 @@ type serveOptions struct {
 	proxyProtocol      []string
 	proxyHeaderTimeout time.Duration
 
+	listenerSettingsRaw []string // --listener-settings (listeners.settings)
+	lnAddrs             []string // the configured address of each listener opened
+	intervalStore       bool     // the store syncs every interval (--durability interval)
+
 	certs *broker.Certificates // the TLS files, once the listeners are open
 
 	// rereadLimits reads the limits again on SIGHUP (nil: they stay).
@@ -101,6 +105,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.wsListen, "ws-listen", nil, "TCP address for MQTT over WebSocket (ws://ADDR/mqtt), repeatable")
 	fs.StringArrayVar(&o.wssListen, "wss-listen", nil, "TCP address for MQTT over secure WebSocket (wss://ADDR/mqtt; needs --cert and --key), repeatable")
 	fs.StringArrayVar(&o.proxyProtocol, "proxy-protocol", nil, "listen address (of any --*listen) behind a load balancer: its connections start with a PROXY protocol v1 or v2 header naming the client, repeatable")
+	fs.StringArrayVar(&o.listenerSettingsRaw, "listener-settings", nil, `settings of one listener that differ from the global ones: "ADDRESS;key=value;..." with allow_anonymous, password_file, acl_file, scram_file, durability (sync or memory), repeatable`)
 	fs.DurationVar(&o.proxyHeaderTimeout, "proxy-header-timeout", broker.DefaultProxyHeaderTimeout, "time a --proxy-protocol connection has to send its header")
 	fs.Float64Var(&o.connectionRate, "connection-rate", 0, "new connections per second per client address (IPv6: per /64); more are closed at once (0: no limit)")
 	fs.IntVar(&o.connectionBurst, "connection-burst", 0, "burst allowed above --connection-rate (default: the rate, at least 1)")
@@ -389,12 +394,14 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 		}
 		return ln, nil
 	}
+	o.lnAddrs = o.lnAddrs[:0]
 	for _, a := range tcp {
 		ln, err := listen("TCP", a)
 		if err != nil {
 			return lns, nil, err
 		}
 		lns = append(lns, ln)
+		o.lnAddrs = append(o.lnAddrs, a)
 	}
 	for _, a := range o.tlsListen {
 		ln, err := listen("TLS", a)
@@ -408,6 +415,7 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 			}
 		}
 		lns = append(lns, ln)
+		o.lnAddrs = append(o.lnAddrs, a)
 	}
 	for _, a := range o.wsListen {
 		ln, err := listen("WebSocket", a)
@@ -415,6 +423,7 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 			return lns, nil, err
 		}
 		lns = append(lns, broker.WebSocketListener(ln, nil, log))
+		o.lnAddrs = append(o.lnAddrs, a)
 	}
 	for _, a := range o.wssListen {
 		ln, err := listen("secure WebSocket", a)
@@ -422,6 +431,7 @@ func (o *serveOptions) openListeners(log *slog.Logger) (lns []net.Listener, relo
 			return lns, nil, err
 		}
 		lns = append(lns, broker.WebSocketListener(ln, certs.TLSConfig("http/1.1"), log))
+		o.lnAddrs = append(o.lnAddrs, a)
 	}
 	return lns, reload, nil
 }

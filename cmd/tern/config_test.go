@@ -288,7 +288,7 @@ func TestConfigFileErrors(t *testing.T) {
 		yml  string
 		want []string
 	}{
-		{"listeners:\n  mqtt: [a]\n  tcp: [b]\n", []string{"tern.yaml:3", "listeners.tcp", "unknown key", "mqtt, mqtts, proxy_header_timeout, proxy_protocol, ws, wss"}},
+		{"listeners:\n  mqtt: [a]\n  tcp: [b]\n", []string{"tern.yaml:3", "listeners.tcp", "unknown key", "mqtt, mqtts, proxy_header_timeout, proxy_protocol, settings, ws, wss"}},
 		{"bogus: 1\n", []string{"tern.yaml:1", "bogus", "unknown key", "limits"}},
 		{"limits:\n  max_connections: lots\n", []string{"tern.yaml:2", "limits.max_connections", `"lots"`, "an integer"}},
 		{"sys_interval: 10\n", []string{"sys_interval", "a duration"}},

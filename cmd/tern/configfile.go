@@ -73,6 +73,7 @@ var configKeys = map[string]configKey{
 	"log_format":                          {flag: "log-format", enum: []string{"text", "json"}},
 	"listeners.proxy_protocol":            {flag: "proxy-protocol"},
 	"listeners.proxy_header_timeout":      {flag: "proxy-header-timeout"},
+	"listeners.settings":                  {flag: "listener-settings"},
 	"limits.connection_rate":              {flag: "connection-rate"},
 	"limits.connection_burst":             {flag: "connection-burst"},
 	"limits.ban_threshold":                {flag: "ban-threshold"},
@@ -189,6 +190,20 @@ func (l *configLoader) section(n *yaml.Node, prefix string) error {
 		ck, ok := configKeys[path]
 		if !ok {
 			return l.errorf(k, path, "unknown key; known keys in %s: %s", name, strings.Join(knownUnder(prefix), ", "))
+		}
+		if ck.flag == "listener-settings" { // a list of mappings
+			vals, err := l.listenerSettingsFromYAML(v, path)
+			if err != nil {
+				return err
+			}
+			if !l.cmdline[ck.flag] {
+				for _, e := range vals {
+					if err := l.fs.Set(ck.flag, e); err != nil {
+						return l.errorf(v, path, "%v", err)
+					}
+				}
+			}
+			continue
 		}
 		if err := l.value(v, path, ck); err != nil {
 			return err

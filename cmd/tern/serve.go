@@ -80,6 +80,7 @@ server"), then it stops.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			opts.afterFlags(cmd.Flags())
+			opts.intervalStore = storage.durability == "interval"
 			err = serveOpts(ctx, log, st, &opts, nil)
 			if st != nil {
 				err = errors.Join(err, st.Close())
@@ -121,6 +122,14 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 		srv.Shutdown(ctx)
 		return err
 	}
+	los, anon, reloadListeners, err := o.perListener(lns, st, log)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		srv.Shutdown(ctx)
+		return err
+	}
 	log.Info("tern broker started", "version", version, "listen", o.describeListeners(lns), "auth", o.authSummary())
 	if len(o.proxyProtocol) > 0 {
 		log.Info("PROXY protocol expected", "listeners", strings.Join(o.proxyProtocol, ","), "header_timeout", o.proxyHeaderTimeout)
@@ -128,18 +137,16 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 	if o.banThreshold > 0 && o.banDuration > 0 {
 		log.Info("bans on", "violations", o.banThreshold, "window", o.banWindow, "duration", o.banDuration)
 	}
-	if o.anonymous() {
-		for _, ln := range lns {
-			if !isLoopback(ln.Addr().String()) {
-				log.Warn("anonymous access allowed on a listener open beyond this machine", "listen", ln.Addr().String())
-			}
+	for i, ln := range lns {
+		if anon[i] && !isLoopback(ln.Addr().String()) {
+			log.Warn("anonymous access allowed on a listener open beyond this machine", "listen", ln.Addr().String())
 		}
 	}
 	if o.certs != nil {
 		stopWatch := o.certs.Watch(certWatchInterval, log)
 		defer stopWatch()
 	}
-	stopHUP := onSIGHUP(log, reload, reloadTLS, o.limitsReload(srv))
+	stopHUP := onSIGHUP(log, append([]func() error{reload, reloadTLS, o.limitsReload(srv)}, reloadListeners...)...)
 	defer stopHUP()
 	dr := o.newDrainer()
 	stopUSR1 := dr.onSIGUSR1(log)
@@ -164,8 +171,8 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 		ready(as)
 	}
 	errc := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { errc <- srv.Serve(ln) }()
+	for i, ln := range lns {
+		go func() { errc <- srv.ServeWith(ln, los[i]) }()
 	}
 	var serveErr error
 	select {
@@ -192,6 +199,29 @@ func serveOpts(ctx context.Context, log *slog.Logger, st store.Store, o *serveOp
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// perListener returns the broker options of each listener, whether each
+// lets anonymous clients in, and the reloads of their files.
+func (o *serveOptions) perListener(lns []net.Listener, st store.Store, log *slog.Logger) ([]broker.ListenerOptions, []bool, []func() error, error) {
+	settings, err := o.listenerSettings(o.lnAddrs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	los := make([]broker.ListenerOptions, len(lns))
+	anon := make([]bool, len(lns))
+	var reloads []func() error
+	for i := range lns {
+		lo, reload, a, err := o.listenerOptions(settings[o.lnAddrs[i]], st, log)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		los[i], anon[i] = lo, a
+		if reload != nil {
+			reloads = append(reloads, reload)
+		}
+	}
+	return los, anon, reloads, nil
 }
 
 func boolInt(b bool) int {

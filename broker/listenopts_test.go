@@ -269,3 +269,50 @@ func TestResumedThroughOtherListener(t *testing.T) {
 		t.Fatalf("got %s, want pub/1 only", p.Topic)
 	}
 }
+
+// A client that re-authenticates as another user (MQTT 5 AUTH) has its
+// subscriptions authorized again for that user.
+func TestReauthAsOtherUserAuthorizedAgain(t *testing.T) {
+	users := map[string]SCRAMCredentials{}
+	for _, u := range []string{"alice", "bob"} {
+		cred, err := NewSCRAMCredentials("pw-"+u, []byte("salt-of-"+u), 4096)
+		must(t, err)
+		users[u] = cred
+	}
+	_, addr := startServer(t, Config{Authorizer: userRules{}, SysInterval: -1,
+		EnhancedAuth: []EnhancedAuth{NewSCRAMSHA256(func(u string) (SCRAMCredentials, bool) {
+			c, ok := users[u]
+			return c, ok
+		})}})
+	c := dial(t, addr, packet.V5)
+	sc := scramClient("alice", "pw-alice", "n1")
+	c.send(scramConnect("dev", sc.First()))
+	a := c.recv().(*packet.Auth)
+	c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
+	if ack := c.recv().(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %#x", byte(ack.ReasonCode))
+	}
+	c.subscribe(1, "secret/#", 0)
+	c.subscribe(2, "pub/#", 0)
+	pub := dial(t, addr, packet.V311)
+	pub.mustConnect("pub", true, withLogin("alice", ""))
+	pub.send(&packet.Publish{Topic: "secret/0", Payload: []byte("0")})
+	if p := c.recvPublish(); p.Topic != "secret/0" {
+		t.Fatalf("alice got %s", p.Topic)
+	}
+
+	sc = scramClient("bob", "pw-bob", "n2")
+	re := authPacket(sc.First())
+	re.ReasonCode = packet.ReAuthenticate
+	c.send(re)
+	a = c.recv().(*packet.Auth)
+	c.send(authPacket(clientFinal(t, sc, a.Properties.AuthData)))
+	if a = c.recv().(*packet.Auth); a.ReasonCode != packet.Success {
+		t.Fatalf("AUTH %#x, want 0x00", byte(a.ReasonCode))
+	}
+	pub.send(&packet.Publish{Topic: "secret/1", Payload: []byte("1")})
+	pub.send(&packet.Publish{Topic: "pub/1", Payload: []byte("2")})
+	if p := c.recvPublish(); p.Topic != "pub/1" {
+		t.Fatalf("bob got %s, want pub/1 only", p.Topic)
+	}
+}

@@ -283,6 +283,22 @@ func parsedServe(t *testing.T, yml string, args ...string) (*pflag.FlagSet, erro
 
 func flagValue(fs *pflag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
 
+// expectConfigError checks that the configuration yml fails to load with
+// an error that says each of want.
+func expectConfigError(t *testing.T, yml string, want ...string) {
+	t.Helper()
+	_, err := parsedServe(t, yml)
+	if err == nil {
+		t.Errorf("%q: no error", yml)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q: error %q lacks %q", yml, err, w)
+		}
+	}
+}
+
 func TestConfigFileErrors(t *testing.T) {
 	for _, tc := range []struct {
 		yml  string
@@ -300,16 +316,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"limits: {max_connections: 1, max_connections: 2}\n", []string{"defined twice"}},
 		{"a: [\n", []string{"tern.yaml"}},
 	} {
-		_, err := parsedServe(t, tc.yml)
-		if err == nil {
-			t.Errorf("%q: no error", tc.yml)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q lacks %q", tc.yml, err, w)
-			}
-		}
+		expectConfigError(t, tc.yml, tc.want...)
 	}
 }
 

@@ -57,16 +57,7 @@ func TestConfigListenerSettingsErrors(t *testing.T) {
 		{"listeners:\n  settings:\n    - address: a\n      address: b\n", []string{"tern.yaml:4", "defined twice"}},
 		{"listeners:\n  settings:\n    - a\n", []string{"tern.yaml:3", "want a mapping"}},
 	} {
-		_, err := parsedServe(t, tc.yml)
-		if err == nil {
-			t.Errorf("%q: no error", tc.yml)
-			continue
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q lacks %q", tc.yml, err, w)
-			}
-		}
+		expectConfigError(t, tc.yml, tc.want...)
 	}
 	for _, tc := range []struct {
 		raw  []string

@@ -50,7 +50,7 @@ const staleVerdict = math.MaxUint64
 // (under generation 0) until the session changes identity.
 func (s *Server) newSubACL(c *conn) *subACL {
 	a := &subACL{}
-	a.who.Store(&aclWho{info: c.authz, lst: c.lst})
+	a.who.Store(c.identity())
 	if vs := s.aclVersions.Load(); vs != nil && len(*vs) > 0 {
 		a.verdict.Store(staleVerdict)
 	}
@@ -81,7 +81,7 @@ func (s *Server) rebindSubsLocked(cl *client, c *conn) {
 			continue
 		}
 		if w == nil {
-			w = &aclWho{info: c.authz, lst: c.lst}
+			w = c.identity()
 			s.aclRebound.Store(true)
 		}
 		// who before verdict: a routing that decided for the old identity
@@ -89,6 +89,16 @@ func (s *Server) rebindSubsLocked(cl *client, c *conn) {
 		a.who.Store(w)
 		a.verdict.Store(staleVerdict)
 	}
+}
+
+// identity returns the identity of c's client, shared by its
+// subscriptions. Only c's reader calls it.
+func (c *conn) identity() *aclWho {
+	if w := c.who; w != nil && w.info == c.authz {
+		return w
+	}
+	c.who = &aclWho{info: c.authz, lst: c.lst}
+	return c.who
 }
 
 // addACLVersion adds an Authorizer whose rules change at run time (one

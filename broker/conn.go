@@ -55,6 +55,7 @@ type conn struct {
 	denials     int            // refusals of the Authorizer, reader only
 	slots       *listenerSlots // its listener's open connections (Server.mu)
 	lst         *listenerState // its listener's options (nil: none)
+	who         *aclWho        // the identity its subscriptions are authorized for, reader only
 
 	aliases  []string   // inbound topic aliases, by alias; the reader's only
 	outAlias outAliases // outbound topic aliases (cl.mu held)

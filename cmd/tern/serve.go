@@ -42,7 +42,9 @@ func newServeCmd() *cobra.Command {
 With no listener configured it listens on 127.0.0.1:1883 only; use --listen
 :1883 for every interface. Without --password-file and --acl-file anonymous
 access is allowed; --scram-file lets MQTT 5 clients authenticate with
-SCRAM-SHA-256 (see tern scram). --config FILE reads a YAML file with every
+SCRAM-SHA-256 (see tern scram). --listener-settings (listeners.settings)
+gives one listener its own anonymous access, password, ACL and SCRAM files
+and durability. --config FILE reads a YAML file with every
 option (docs/configuration.md); TERN_* environment variables (TERN_ and the
 key, e.g. TERN_LIMITS_MAX_CONNECTIONS) override it, and flags both. SIGHUP reloads the
 password, ACL and SCRAM files, the TLS certificate, key and client CA, and

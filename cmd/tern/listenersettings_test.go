@@ -129,3 +129,27 @@ func freeAddr(t *testing.T) string {
 }
 
 func testLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TERN_LISTENERS_SETTINGS: entries separated by commas; the command line
+// wins over it.
+func TestListenerSettingsEnvironment(t *testing.T) {
+	env := "127.0.0.1:1;durability=memory, 127.0.0.1:2;allow_anonymous=false"
+	lookup := func(k string) (string, bool) { return env, k == "TERN_LISTENERS_SETTINGS" }
+	fs := newServeCmd().Flags()
+	if err := loadEnv(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := flagValue(fs, "listener-settings"), "[127.0.0.1:1;durability=memory,127.0.0.1:2;allow_anonymous=false]"; got != want {
+		t.Fatalf("--listener-settings %s, want %s", got, want)
+	}
+	fs = newServeCmd().Flags()
+	if err := fs.Parse([]string{"--listener-settings", "127.0.0.1:3;acl_file=/a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadEnv(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := flagValue(fs, "listener-settings"), "[127.0.0.1:3;acl_file=/a]"; got != want {
+		t.Fatalf("--listener-settings %s, want %s (the command line)", got, want)
+	}
+}

@@ -504,7 +504,9 @@ func (c *conn) receiveHeld(now time.Time, p *packet.Publish, m *session.Message,
 	if c.ctl != nil {
 		out = *c.ctl
 	}
-	out, deliver := c.drain(cl, out, c.rdeliver[:0], false, b)
+	// Messages a writer took from the session before this one (a PUBLISH
+	// the session accepted from a connection it took over): routed first.
+	out, deliver := c.drain(cl, out, cl.takeLater(c.rdeliver[:0]), false, b)
 	c.setCtl(out)
 	b.holdFrom(c, n)
 	return deliver, nil

@@ -484,7 +484,13 @@ func crash(t *testing.T, bin, durability string, kills int) {
 				}
 				seen[s] = true
 				delivered++
-				if s < last {
+				if s < last && !p.acked[s] {
+					// Its publish failed and the publisher went on: the
+					// library resent it later, after newer messages. The
+					// server delivers in the order it received them
+					// [MQTT-4.6.0-6] [MQTT5-4.6.0-5]: nothing to check.
+					t.Logf("sub%d: pub%d's unacknowledged message %d arrived after %d", i+1, p.id, s, last)
+				} else if s < last {
 					disorder++
 					t.Errorf("sub%d: pub%d's message %d arrived after %d", i+1, p.id, s, last)
 				}

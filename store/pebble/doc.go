@@ -9,10 +9,10 @@
 // loss. Concurrent writers are group-committed: each enqueues its batch in
 // the engine's commit pipeline and waits for the fsync that covers it, so
 // one fsync serves every batch enqueued while the previous one ran.
-// In Interval mode the log is fsynced every Options.Interval and a write
-// returns once the sync that covers it is done: nothing that returned is
-// lost, to a process crash or a power loss. A broker without durability uses
-// store/memory instead.
+// In Interval mode a write returns once the engine has written its log
+// record to the file (the operating system has it) and the log is fsynced
+// every Options.Interval: a process crash loses nothing, a power loss up to
+// one interval. A broker without durability uses store/memory instead.
 //
 // # Model
 //

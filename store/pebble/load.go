@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -30,7 +31,8 @@ func (s *Store) load() error {
 		if nonEmpty {
 			return fmt.Errorf("not a Tern store: data without a format version key")
 		}
-		if err := s.db.Set(versionKey, binary.AppendUvarint(nil, formatVersion), pdb.Sync); err != nil {
+		set := func() error { return s.db.Set(versionKey, binary.AppendUvarint(nil, formatVersion), pdb.Sync) }
+		if err := s.fs.force(set); err != nil {
 			return fmt.Errorf("write format version: %w", err)
 		}
 		s.log.Info("store: created", "dir", s.dir, "format_version", formatVersion, "durability", s.opts.Durability.String())
@@ -227,22 +229,34 @@ func (l engineLog) Fatalf(format string, args ...any) {
 }
 
 // countSyncs returns the default file system with a counter of the syncs
-// of write-ahead log files.
-func countSyncs() (vfs.FS, *atomic.Int64) {
-	n := new(atomic.Int64)
-	return &syncFS{FS: vfs.Default, n: n}, n
+// of write-ahead log files. With deferred (Interval mode), a sync the
+// engine requests for a write only marks the log dirty: the engine has
+// written the record to the file (to the operating system) before it asks
+// for the sync, which is what the write waits for; the fsync itself is
+// done by the sync loop and Close (under forced) and when a log is closed.
+func countSyncs(deferred bool) *syncFS {
+	return &syncFS{FS: vfs.Default, n: new(atomic.Int64), deferred: deferred}
 }
 
 type syncFS struct {
 	vfs.FS
-	n *atomic.Int64
+	n        *atomic.Int64
+	deferred bool
+	forced   atomic.Int32 // > 0: every sync is an fsync (Interval mode)
+}
+
+// force runs fn (which requests a log sync) with every sync an fsync.
+func (fs *syncFS) force(fn func() error) error {
+	fs.forced.Add(1)
+	defer fs.forced.Add(-1)
+	return fn()
 }
 
 func (fs *syncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil || !strings.HasSuffix(name, ".log") {
 		return f, err
 	}
-	return &syncFile{File: f, n: fs.n}, nil
+	return &syncFile{File: f, fs: fs}, nil
 }
 
 func (fs *syncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
@@ -257,8 +271,43 @@ func (fs *syncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory
 
 type syncFile struct {
 	vfs.File
-	n *atomic.Int64
+	fs    *syncFS
+	dirty atomic.Bool // a sync was deferred
 }
 
-func (f *syncFile) Sync() error     { f.n.Add(1); return f.File.Sync() }
-func (f *syncFile) SyncData() error { f.n.Add(1); return f.File.SyncData() }
+// skip reports whether a sync is deferred (and marks the file dirty).
+func (f *syncFile) skip() bool {
+	if !f.fs.deferred || f.fs.forced.Load() > 0 {
+		f.dirty.Store(false)
+		return false
+	}
+	f.dirty.Store(true)
+	return true
+}
+
+func (f *syncFile) Sync() error {
+	if f.skip() {
+		return nil
+	}
+	f.fs.n.Add(1)
+	return f.File.Sync()
+}
+
+func (f *syncFile) SyncData() error {
+	if f.skip() {
+		return nil
+	}
+	f.fs.n.Add(1)
+	return f.File.SyncData()
+}
+
+// Close fsyncs a log whose last sync was deferred (a log the engine
+// rotates away from is not synced again by the sync loop).
+func (f *syncFile) Close() error {
+	var err error
+	if f.dirty.Load() {
+		f.fs.n.Add(1)
+		err = f.File.Sync()
+	}
+	return errors.Join(err, f.File.Close())
+}

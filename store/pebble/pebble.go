@@ -24,13 +24,10 @@ const (
 	// Sync: a write returns only after it is fsynced. Concurrent writes
 	// share one fsync (group commit).
 	Sync Durability = iota
-	// Interval: the log is fsynced every Options.Interval, and a write
-	// returns once the sync that covers it is done (at most one interval
-	// and an fsync later): writes are grouped by time instead of by
-	// concurrency. Neither a process crash nor a power loss loses a write
-	// that returned. (Returning earlier would not even survive a process
-	// crash: the engine keeps an unsynced write in its log buffer, not in
-	// the operating system, until a block fills or a sync flushes it.)
+	// Interval: a write returns once it reaches the operating system (the
+	// engine has written its log record to the file); the log is fsynced
+	// every Options.Interval. A process crash loses nothing, a power loss
+	// up to one interval of writes.
 	Interval
 )
 
@@ -74,8 +71,8 @@ type Store struct {
 	dir      string
 	opts     Options
 	log      *slog.Logger
-	syncs    *atomic.Int64 // fsyncs of the write-ahead log
-	commits  atomic.Int64  // write batches committed
+	fs       *syncFS      // counts the fsyncs of the write-ahead log
+	commits  atomic.Int64 // write batches committed
 	opened   time.Time
 	retained *memory.Store // in-memory index of retained messages
 	maxID    atomic.Uint64
@@ -97,13 +94,9 @@ type Store struct {
 	stop chan struct{} // Interval mode: stops the sync loop
 	done chan struct{}
 
-	// Interval mode: writes are numbered (under mu); a write is
-	// acknowledged once the periodic sync that covers it completes.
-	written  atomic.Int64
-	syncMu   sync.Mutex
-	syncCond sync.Cond
-	synced   int64 // writes covered by the last completed sync, under syncMu
-	syncErr  error // the periodic sync failed, under syncMu
+	// written counts the batches enqueued (under mu, after the engine
+	// ordered them): the sync loop fsyncs when it moved.
+	written atomic.Int64
 }
 
 var (
@@ -130,8 +123,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger, opened: time.Now(), retained: memory.New(),
 		clients: make(map[string]*client), bodies: make(map[uint64]*body)}
-	fs, syncs := countSyncs()
-	s.syncs = syncs
+	fs := countSyncs(opts.Durability == Interval)
+	s.fs = fs
 	cache := pdb.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pdb.Options{
@@ -154,17 +147,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
 	}
 	if opts.Durability == Interval {
-		s.syncCond.L = &s.syncMu
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.syncLoop()
 	}
 	return s, nil
 }
 
-// syncLoop fsyncs the log every Interval in Interval mode, and releases
-// the writes the sync covers. (A write without sync sits in the engine's
-// log buffer, not even in the operating system, until a block fills or a
-// sync flushes it: acknowledging it earlier would lose it to kill -9.)
+// syncLoop fsyncs the log every Interval in Interval mode, when a batch
+// was enqueued since the last fsync. A write's own log sync only had the
+// engine write its record to the file (see countSyncs); the loop's forced
+// sync record follows every batch enqueued before written was read, so
+// its fsync covers them. A batch enqueued after moves written again: the
+// next tick fsyncs it.
 func (s *Store) syncLoop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opts.Interval)
@@ -177,42 +171,19 @@ func (s *Store) syncLoop() {
 		case <-t.C:
 			// Sync only after writes: an empty log record per tick would
 			// grow an idle store's log without bound.
-			n := s.written.Load() // every write up to n is in the log before the sync record
+			n := s.written.Load()
 			if n == synced {
 				continue
 			}
 			synced = n
-			err := s.db.LogData(nil, pdb.Sync)
-			if err != nil {
+			if err := s.fs.force(func() error { return s.db.LogData(nil, pdb.Sync) }); err != nil {
 				s.log.Error("store: periodic log sync failed; refusing further writes", "dir", s.dir, "err", err)
 				s.mu.Lock()
 				s.failed = err
 				s.mu.Unlock()
 			}
-			s.syncMu.Lock()
-			s.synced = n
-			if err != nil && s.syncErr == nil {
-				s.syncErr = err
-			}
-			s.syncCond.Broadcast()
-			s.syncMu.Unlock()
 		}
 	}
-}
-
-// waitSynced waits until the periodic sync covers write seq (Interval
-// mode).
-func (s *Store) waitSynced(op string, seq int64) error {
-	defer s.pending.Done()
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	for s.synced < seq && s.syncErr == nil {
-		s.syncCond.Wait()
-	}
-	if s.syncErr != nil {
-		return fmt.Errorf("%s: %w", op, s.syncErr)
-	}
-	return nil
 }
 
 // check returns the error for a call on a closed store or with a done context.
@@ -223,78 +194,62 @@ func (s *Store) check(ctx context.Context, op string) error {
 	return nil
 }
 
-// write runs fill under mu with a fresh batch, then commits the batch: in
-// Sync mode it is enqueued under mu and its fsync awaited after; in
-// Interval mode it is written under mu and the next periodic sync awaited
-// after. fill must not fail after changing the mirror.
+// write runs fill under mu with a fresh batch, then commits the batch: it
+// is enqueued under mu and its log sync awaited after (in Interval mode
+// that sync only waits for the engine to write the record to the file:
+// see countSyncs). fill must not fail after changing the mirror.
 func (s *Store) write(ctx context.Context, op string, fill func(b *pdb.Batch) error) error {
-	b, seq, err := s.enqueue(ctx, op, fill)
-	switch {
-	case err != nil:
+	b, err := s.enqueue(ctx, op, fill)
+	if err != nil || b == nil {
 		return err
-	case seq > 0:
-		return s.waitSynced(op, seq)
-	case b == nil:
-		return nil
 	}
 	return s.finish(op, b)
 }
 
-// enqueue runs fill under mu with a fresh batch and orders it: in Sync mode
-// the batch is enqueued in the engine's commit pipeline and returned, to be
-// passed to finish once; in Interval mode it is written and its number
-// returned, to be passed to waitSynced once. An empty batch returns
-// neither.
-func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) error) (_ *pdb.Batch, seq int64, _ error) {
+// enqueue runs fill under mu with a fresh batch and orders it: the batch is
+// enqueued in the engine's commit pipeline and returned, to be passed to
+// finish once; nil is returned for an empty batch. Interval mode requests
+// a sync as well: the engine buffers a record written without one in
+// memory, where a killed process loses it, until the next sync or full
+// block; the sync makes it write the record to the file.
+func (s *Store) enqueue(ctx context.Context, op string, fill func(b *pdb.Batch) error) (*pdb.Batch, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, 0, fmt.Errorf("%s: %w", op, store.ErrClosed)
+		return nil, fmt.Errorf("%s: %w", op, store.ErrClosed)
 	}
 	if s.failed != nil {
 		s.mu.Unlock()
-		return nil, 0, fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
+		return nil, fmt.Errorf("%s: store failed earlier: %w", op, s.failed)
 	}
 	b := s.db.NewBatch()
 	if err := fill(b); err != nil {
 		s.mu.Unlock()
 		_ = b.Close()
-		return nil, 0, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if b.Empty() {
 		s.mu.Unlock()
 		_ = b.Close()
-		return nil, 0, nil
+		return nil, nil
 	}
-	var err error
-	if s.opts.Durability == Sync {
-		err = s.db.ApplyNoSyncWait(b, pdb.Sync)
-	} else {
-		err = s.db.Apply(b, pdb.NoSync)
-	}
-	if err != nil {
+	if err := s.db.ApplyNoSyncWait(b, pdb.Sync); err != nil {
 		s.failed = err
 		s.mu.Unlock()
 		_ = b.Close()
 		s.log.Error("store: write failed; refusing further writes", "dir", s.dir, "err", err)
-		return nil, 0, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	s.written.Add(1)
 	s.pending.Add(1)
-	if s.opts.Durability != Sync {
-		seq = s.written.Add(1)
-		s.mu.Unlock()
-		_ = b.Close()
-		s.commits.Add(1)
-		return nil, seq, nil
-	}
 	s.mu.Unlock()
-	return b, 0, nil
+	return b, nil
 }
 
-// finish waits for the fsync of a batch enqueued in Sync mode.
+// finish waits for the log sync of an enqueued batch.
 func (s *Store) finish(op string, b *pdb.Batch) error {
 	defer s.pending.Done()
 	if err := b.SyncWait(); err != nil {
@@ -402,16 +357,12 @@ func (s *Store) LoadSessions(ctx context.Context) ([]store.SessionRecord, error)
 }
 
 // Apply implements store.Store: one batch for all updates, committed
-// atomically, returned once durable (Sync mode).
+// atomically, returned once durable (Sync mode) or in the operating
+// system (Interval mode).
 func (s *Store) Apply(ctx context.Context, updates ...store.Update) error {
-	b, seq, err := s.applyAsync(ctx, updates)
-	switch {
-	case err != nil:
+	b, err := s.applyAsync(ctx, updates)
+	if err != nil || b == nil {
 		return err
-	case seq > 0:
-		return s.waitSynced(opApply, seq)
-	case b == nil:
-		return nil
 	}
 	return s.finish(opApply, b)
 }
@@ -421,25 +372,26 @@ const opApply = "store: apply"
 // ApplyAsync implements store.AsyncApplier: the batch of Apply is ordered
 // (in the mirror and the engine's commit pipeline) before it returns; in
 // Sync mode the Commit waits for the fsync that covers it, shared with
-// every batch enqueued meanwhile; in Interval mode, for the periodic sync
-// that covers it. An empty write returns a nil Commit.
+// every batch enqueued meanwhile; in Interval mode it waits for the
+// engine to write the batch's log record to the file. An empty write
+// returns a nil Commit.
 func (s *Store) ApplyAsync(ctx context.Context, updates ...store.Update) (store.Commit, error) {
-	b, seq, err := s.applyAsync(ctx, updates)
-	if err != nil || (b == nil && seq == 0) {
+	b, err := s.applyAsync(ctx, updates)
+	if err != nil || b == nil {
 		return nil, err
 	}
 	c := commitPool.Get().(*commit)
-	c.s, c.b, c.seq = s, b, seq
+	c.s, c.b = s, b
 	return c, nil
 }
 
-func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Batch, int64, error) {
+func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Batch, error) {
 	for i := range updates {
 		if err := updates[i].Validate(); err != nil {
 			if err := s.check(ctx, opApply); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, 0, fmt.Errorf("%s: %w", opApply, err)
+			return nil, fmt.Errorf("%s: %w", opApply, err)
 		}
 	}
 	return s.enqueue(ctx, opApply, func(b *pdb.Batch) error {
@@ -450,24 +402,20 @@ func (s *Store) applyAsync(ctx context.Context, updates []store.Update) (*pdb.Ba
 	})
 }
 
-// commit is the store.Commit of ApplyAsync: a batch awaiting its fsync
-// (Sync mode) or a write awaiting the periodic sync (Interval); pooled.
+// commit is the store.Commit of ApplyAsync: a batch awaiting its log
+// sync; pooled.
 type commit struct {
-	s   *Store
-	b   *pdb.Batch
-	seq int64
+	s *Store
+	b *pdb.Batch
 }
 
 var commitPool = sync.Pool{New: func() any { return new(commit) }}
 
 // Wait implements store.Commit.
 func (c *commit) Wait() error {
-	s, b, seq := c.s, c.b, c.seq
-	c.s, c.b, c.seq = nil, nil, 0
+	s, b := c.s, c.b
+	c.s, c.b = nil, nil
 	commitPool.Put(c)
-	if b == nil {
-		return s.waitSynced(opApply, seq)
-	}
 	return s.finish(opApply, b)
 }
 
@@ -571,12 +519,12 @@ func (w WriteStats) CommitsPerSync() float64 {
 
 // WriteCounters implements store.WriteCounter.
 func (s *Store) WriteCounters() store.WriteCounters {
-	return store.WriteCounters{Commits: s.commits.Load(), Syncs: s.syncs.Load()}
+	return store.WriteCounters{Commits: s.commits.Load(), Syncs: s.fs.n.Load()}
 }
 
 // WriteStats returns the counters of the write path.
 func (s *Store) WriteStats() WriteStats {
-	return WriteStats{Commits: s.commits.Load(), Syncs: s.syncs.Load(), Elapsed: time.Since(s.opened)}
+	return WriteStats{Commits: s.commits.Load(), Syncs: s.fs.n.Load(), Elapsed: time.Since(s.opened)}
 }
 
 // Close implements store.Store: it waits for writes in progress, fsyncs the
@@ -596,11 +544,12 @@ func (s *Store) Close() error {
 	}
 	var errs []error
 	if s.failed == nil {
-		if err := s.db.LogData(nil, pdb.Sync); err != nil {
+		if err := s.fs.force(func() error { return s.db.LogData(nil, pdb.Sync) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.db.Close(); err != nil {
+	// The engine's final sync of its log is a real fsync too.
+	if err := s.fs.force(s.db.Close); err != nil {
 		errs = append(errs, err)
 	}
 	_ = s.retained.Close()

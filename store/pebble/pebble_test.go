@@ -16,8 +16,8 @@ var bg = context.Background()
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// open opens a store; in Interval mode with a 1 ms interval, each write
-// waiting for the periodic sync.
+// open opens a store; in Interval mode with a 1 ms interval, so that the
+// periodic fsync runs concurrently with the writes.
 func open(t testing.TB, dir string, d pebble.Durability) *pebble.Store {
 	t.Helper()
 	st, err := pebble.Open(dir, pebble.Options{Durability: d, Interval: time.Millisecond, Logger: quiet()})
